@@ -1,0 +1,170 @@
+/**
+ * A werift data-channel echo server with HTTP signaling (node:http, non-trickle: every SDP carries its
+ * candidates). The server answers; `preparePeer` decides how its peer connections reach the network
+ * (plain werift sockets, or one shared UDPMux).
+ */
+import { once } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { type PeerConfig, RTCPeerConnection } from "werift";
+
+export interface StaticFile {
+  contentType: string;
+  body: string | Buffer;
+}
+
+export interface EchoServerOptions {
+  /** Called on every new server peer connection before its remote description is set. */
+  preparePeer?: (pc: RTCPeerConnection) => void;
+  /** Called after the remote description is set, before the answer is created and gathered. */
+  beforeAnswer?: (pc: RTCPeerConnection) => void;
+  /** Extra peer-connection settings (the ICE gathering defaults are loopback-only). */
+  peerConfig?: Partial<PeerConfig>;
+  /** GET routes, e.g. the test page. */
+  files?: Record<string, StaticFile>;
+}
+
+export interface EchoServer {
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  readonly peers: Map<string, RTCPeerConnection>;
+  /** Every answer SDP the server sent, in order (restarts included). */
+  readonly answers: string[];
+  /** Per-peer state log of the server side (ICE, connection, gathering), for failure reports. */
+  readonly logs: Map<string, string[]>;
+  /** Signaling errors (also answered with HTTP 500). */
+  readonly errors: Error[];
+  close(): Promise<void>;
+}
+
+export interface OfferRequest {
+  sdp: string;
+  /** Present on a renegotiation (ICE restart) of an existing peer connection. */
+  id?: string;
+}
+
+export interface AnswerResponse {
+  id: string;
+  sdp: string;
+}
+
+/** Plain werift peers: host candidates on 127.0.0.1 only, no STUN or TURN server. */
+export const LOOPBACK_PEER_CONFIG: Partial<PeerConfig> = {
+  bundlePolicy: "max-bundle",
+  iceServers: [],
+  iceUseIpv4: false,
+  iceUseIpv6: false,
+  iceAdditionalHostAddresses: ["127.0.0.1"],
+};
+
+/** Resolves once `pc` finished gathering (immediately if it already has). */
+export async function gatheringComplete(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === "complete") return;
+  await new Promise<void>((resolve) => {
+    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
+      if (state !== "complete") return;
+      unSubscribe();
+      resolve();
+    });
+  });
+}
+
+export async function startEchoServer(options: EchoServerOptions = {}): Promise<EchoServer> {
+  const peers = new Map<string, RTCPeerConnection>();
+  const answers: string[] = [];
+  const logs = new Map<string, string[]>();
+  const errors: Error[] = [];
+  const started = performance.now();
+  let nextId = 1;
+
+  const createPeer = (): [string, RTCPeerConnection] => {
+    const id = `pc${nextId++}`;
+    const pc = new RTCPeerConnection({ ...LOOPBACK_PEER_CONFIG, ...options.peerConfig });
+    const log: string[] = [];
+    const note = (what: string) => log.push(`${(performance.now() - started).toFixed(0)}ms ${what}`);
+    pc.iceConnectionStateChange.subscribe((state) => note(`ice ${state}`));
+    pc.connectionStateChange.subscribe((state) => note(`connection ${state}`));
+    pc.iceGatheringStateChange.subscribe((state) => note(`gathering ${state}`));
+    pc.onDataChannel.subscribe((channel) => {
+      note(`datachannel ${channel.label} ordered=${channel.ordered}`);
+      channel.onMessage.subscribe((data) => channel.send(data));
+    });
+    options.preparePeer?.(pc);
+    peers.set(id, pc);
+    logs.set(id, log);
+    return [id, pc];
+  };
+
+  const answer = async (request: OfferRequest): Promise<AnswerResponse> => {
+    const existing = request.id === undefined ? undefined : peers.get(request.id);
+    if (request.id !== undefined && existing === undefined) throw new Error(`unknown peer ${request.id}`);
+    const [id, pc] = existing === undefined ? createPeer() : [request.id!, existing];
+    await pc.setRemoteDescription({ type: "offer", sdp: request.sdp });
+    options.beforeAnswer?.(pc);
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gatheringComplete(pc);
+    const sdp = pc.localDescription!.sdp;
+    answers.push(sdp);
+    return { id, sdp };
+  };
+
+  const server = http.createServer((req, res) => {
+    const file = req.method === "GET" ? options.files?.[(req.url ?? "/").split("?")[0]!] : undefined;
+    if (file !== undefined) {
+      res.writeHead(200, { "content-type": file.contentType, "cache-control": "no-store" });
+      res.end(file.body);
+      return;
+    }
+    if (req.method !== "POST" || req.url !== "/offer") {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      answer(JSON.parse(Buffer.concat(chunks).toString("utf8")) as OfferRequest).then(
+        (body) => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify(body));
+        },
+        (error: Error) => {
+          errors.push(error);
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end(String(error.stack ?? error));
+        },
+      );
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    peers,
+    answers,
+    logs,
+    errors,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...peers.values()].map((pc) => pc.close()));
+      peers.clear();
+    },
+  };
+}
+
+/** Ports of the UDP candidates of an SDP (`a=candidate:` lines). */
+export function udpCandidatePorts(sdp: string): number[] {
+  return sdp
+    .split(/\r?\n/)
+    .filter((line) => line.startsWith("a=candidate:"))
+    .map((line) => line.slice("a=candidate:".length).split(" "))
+    .filter((fields) => fields[2]?.toLowerCase() === "udp")
+    .map((fields) => Number(fields[5]));
+}
+
+/** The `a=ice-ufrag:` of an SDP (the first one: max-bundle has a single ICE transport). */
+export function iceUfrag(sdp: string): string | undefined {
+  return /^a=ice-ufrag:(.+)$/m.exec(sdp)?.[1]?.trim();
+}

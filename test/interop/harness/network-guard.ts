@@ -1,0 +1,106 @@
+/**
+ * Keeps an interop run honest about where its datagrams go.
+ *
+ * The interop clients (libwebrtc, Chromium) gather every interface address, so the suite refuses to run
+ * unless the process sits in a network namespace that has only loopback (`unshare -n`). Inside the test
+ * process, every `dgram` send and bind and every DNS lookup is recorded: a destination outside 127.0.0.0/8
+ * and ::1, or any host name looked up (werift resolves its default `stun.l.google.com` with
+ * `dns.promises.lookup` before sending), is a violation the suites assert to be absent.
+ */
+import dgram from "node:dgram";
+import dns from "node:dns";
+import { isIP } from "node:net";
+import os from "node:os";
+
+export interface NetworkGuard {
+  /** Destinations outside loopback that a `dgram` socket of this process tried to send to, and host names looked up. */
+  readonly violations: string[];
+  /** Local addresses that `dgram` sockets of this process were bound to, in order. */
+  readonly binds: string[];
+  restore(): void;
+}
+
+export function isLoopback(address: string): boolean {
+  if (isIP(address) === 4) return address.startsWith("127.");
+  const bare = address.toLowerCase().replace(/%.*$/, "");
+  if (bare === "::1") return true;
+  return bare.startsWith("::ffff:127.");
+}
+
+/**
+ * Throws unless every network interface is loopback. Set `UDPMUX_INTEROP_ALLOW_HOST_NETWORK=1` to run
+ * anyway (the clients will then probe the machine's other addresses).
+ */
+export function assertLoopbackOnlyNamespace(): void {
+  if (process.env.UDPMUX_INTEROP_ALLOW_HOST_NETWORK === "1") return;
+  const outside = Object.entries(os.networkInterfaces()).flatMap(([name, infos]) =>
+    (infos ?? []).filter((info) => !isLoopback(info.address)).map((info) => `${name} ${info.address}`),
+  );
+  if (outside.length > 0) {
+    throw new Error(
+      `The interop suites must run in a network namespace with only loopback, found ${outside.join(", ")}. ` +
+        "Run: unshare -rn sh -c 'ip link set lo up && npm run test:interop' " +
+        "(or set UDPMUX_INTEROP_ALLOW_HOST_NETWORK=1 to accept traffic on those interfaces).",
+    );
+  }
+}
+
+type SendFn = typeof dgram.Socket.prototype.send;
+type BindFn = typeof dgram.Socket.prototype.bind;
+
+/** Wraps `dgram.Socket.prototype.send` and `bind` for every socket of this process until `restore()`. */
+export function installNetworkGuard(): NetworkGuard {
+  const violations: string[] = [];
+  const binds: string[] = [];
+  const proto = dgram.Socket.prototype;
+  const originalSend = proto.send;
+  const originalBind = proto.bind;
+  const originalLookup = dns.lookup;
+  const originalPromisesLookup = dns.promises.lookup;
+
+  // send(msg, [offset, length,] port, [address,] [callback]): the address is the first string argument.
+  proto.send = function (this: dgram.Socket, ...args: unknown[]) {
+    const address = args.find((arg) => typeof arg === "string");
+    const destination = typeof address === "string" ? address : "(connected or default address)";
+    if (typeof address !== "string" || !isLoopback(address)) violations.push(destination);
+    return (originalSend as (...a: unknown[]) => void).apply(this, args);
+  } as SendFn;
+
+  proto.bind = function (this: dgram.Socket, ...args: unknown[]) {
+    const [first, second] = args;
+    const address =
+      typeof first === "object" && first !== null
+        ? (first as { address?: string }).address
+        : typeof second === "string"
+          ? second
+          : undefined;
+    binds.push(address ?? "(any)");
+    return (originalBind as (...a: unknown[]) => dgram.Socket).apply(this, args);
+  } as BindFn;
+
+  dns.lookup = function (this: unknown, hostname: string, ...args: unknown[]) {
+    // dgram looks up every destination, IP literals included; only a name is a lookup on the wire.
+    if (isIP(hostname) === 0) violations.push(`dns.lookup ${hostname}`);
+    return (originalLookup as (...a: unknown[]) => void).call(this, hostname, ...args);
+  } as typeof dns.lookup;
+  dns.promises.lookup = function (this: unknown, hostname: string, ...args: unknown[]) {
+    if (isIP(hostname) === 0) violations.push(`dns.promises.lookup ${hostname}`);
+    return (originalPromisesLookup as (...a: unknown[]) => Promise<unknown>).call(this, hostname, ...args);
+  } as typeof dns.promises.lookup;
+
+  return {
+    violations,
+    binds,
+    restore() {
+      proto.send = originalSend;
+      proto.bind = originalBind;
+      dns.lookup = originalLookup;
+      dns.promises.lookup = originalPromisesLookup;
+    },
+  };
+}
+
+/** Live UDP handles of this process (every bound `dgram` socket holds one). */
+export function countUdpHandles(): number {
+  return process.getActiveResourcesInfo().filter((name) => name === "UDPWrap" || name === "UDPWRAP").length;
+}
