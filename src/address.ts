@@ -1,0 +1,104 @@
+/**
+ * Remote addresses as the mux keys them.
+ *
+ * IPv4 and IPv6 are kept apart; a v4-mapped IPv6 source (`::ffff:a.b.c.d`, seen on dual-stack sockets)
+ * counts as the IPv4 address `a.b.c.d`, and an IPv6 zone id (`fe80::1%eth0`) is dropped, so one peer has
+ * one key however the kernel spells its address. The maps are nested (`address → port → entry`), so no
+ * key string is built per datagram.
+ */
+import { isIP } from "node:net";
+
+export type Family = "IPv4" | "IPv6";
+
+/** The address fields the mux reads from `dgram`'s `rinfo` and hands to connections. */
+export interface RemoteInfo {
+  address: string;
+  family: Family;
+  port: number;
+  size: number;
+}
+
+const V4_MAPPED_PREFIX = "::ffff:";
+
+/**
+ * The canonical spelling of an IP address: v4-mapped IPv6 becomes IPv4, the zone id is stripped.
+ * Returns the input string itself when it is already canonical (the common case allocates nothing).
+ */
+export function canonicalAddress(address: string): string {
+  if (address.indexOf(":") === -1) return address; // IPv4: nothing to do
+  let out = address;
+  const zone = out.indexOf("%");
+  if (zone !== -1) out = out.slice(0, zone);
+  if (out.length > V4_MAPPED_PREFIX.length && out.charCodeAt(0) === 0x3a /* ':' */) {
+    const lower = out.slice(0, V4_MAPPED_PREFIX.length).toLowerCase();
+    const rest = out.slice(V4_MAPPED_PREFIX.length);
+    if (lower === V4_MAPPED_PREFIX && isIP(rest) === 4) return rest;
+  }
+  return out;
+}
+
+/** The family of a canonical address, or `undefined` when it is not an IP address. */
+export function familyOf(address: string): Family | undefined {
+  const v = isIP(address);
+  return v === 4 ? "IPv4" : v === 6 ? "IPv6" : undefined;
+}
+
+/**
+ * The `rinfo` to hand to connections for a datagram from the socket: the socket's own object when its
+ * address is canonical (no allocation), otherwise a canonical copy.
+ */
+export function canonicalRemote(rinfo: RemoteInfo): RemoteInfo {
+  if (rinfo.family === "IPv4") return rinfo;
+  const address = canonicalAddress(rinfo.address);
+  if (address === rinfo.address) return rinfo;
+  return { address, family: familyOf(address) ?? rinfo.family, port: rinfo.port, size: rinfo.size };
+}
+
+/** Whether `address` is a wildcard (`0.0.0.0`, `::`). */
+export function isWildcard(address: string): boolean {
+  return address === "0.0.0.0" || address === "::";
+}
+
+/**
+ * A two-level map `address → port → V`. Lookups take the address string and port as they come, so the
+ * per-datagram path builds no key.
+ */
+export class AddressMap<V> {
+  readonly #byAddress = new Map<string, Map<number, V>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(address: string, port: number): V | undefined {
+    return this.#byAddress.get(address)?.get(port);
+  }
+
+  set(address: string, port: number, value: V): void {
+    let ports = this.#byAddress.get(address);
+    if (ports === undefined) {
+      ports = new Map();
+      this.#byAddress.set(address, ports);
+    }
+    if (!ports.has(port)) this.#size++;
+    ports.set(port, value);
+  }
+
+  delete(address: string, port: number): boolean {
+    const ports = this.#byAddress.get(address);
+    if (ports === undefined || !ports.delete(port)) return false;
+    if (ports.size === 0) this.#byAddress.delete(address);
+    this.#size--;
+    return true;
+  }
+
+  clear(): void {
+    this.#byAddress.clear();
+    this.#size = 0;
+  }
+
+  *values(): IterableIterator<V> {
+    for (const ports of this.#byAddress.values()) yield* ports.values();
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Error classes of udpmux. Every error carries a stable `code`: test `err.code`, never the message.
+ *
+ * | code | class | when |
+ * | --- | --- | --- |
+ * | `ERR_MUX_CLOSED` | {@link MuxClosedError} | getConn/accept/writeTo after the mux closed; pending accepts when it closes |
+ * | `ERR_CONN_CLOSED` | {@link ConnClosedError} | readFrom/writeTo on a closed conn; pending reads when it closes |
+ * | `ERR_STUN_TIMEOUT` | {@link StunTimeoutError} | no answer from a STUN server within `timeoutMs` |
+ * | `ERR_STUN_ERROR_RESPONSE` | {@link StunErrorResponseError} | a STUN server answered with an error response |
+ * | `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` | `TypeError` | a bad argument (Node's own codes) |
+ */
+
+/** The mux is closed: nothing can be created, sent or accepted through it any more. */
+export class MuxClosedError extends Error {
+  readonly code = "ERR_MUX_CLOSED";
+  constructor(options?: ErrorOptions) {
+    super("the UDP mux is closed", options);
+    this.name = "MuxClosedError";
+  }
+}
+
+/** The connection is closed, by itself, by `removeConnByUfrag()` or by the mux closing. */
+export class ConnClosedError extends Error {
+  readonly code = "ERR_CONN_CLOSED";
+  constructor(options?: ErrorOptions) {
+    super("the muxed connection is closed", options);
+    this.name = "ConnClosedError";
+  }
+}
+
+/** A STUN server did not answer a Binding Request in time. */
+export class StunTimeoutError extends Error {
+  readonly code = "ERR_STUN_TIMEOUT";
+  constructor(
+    readonly server: { address: string; port: number },
+    readonly timeoutMs: number,
+  ) {
+    super(`no STUN response from ${server.address}:${server.port} within ${timeoutMs} ms`);
+    this.name = "StunTimeoutError";
+  }
+}
+
+/** A STUN server answered a Binding Request with an error response (RFC 5389 §15.6). */
+export class StunErrorResponseError extends Error {
+  readonly code = "ERR_STUN_ERROR_RESPONSE";
+  constructor(
+    readonly server: { address: string; port: number },
+    /** The ERROR-CODE number (e.g. 400), or 0 when the response carried none. */
+    readonly errorCode: number,
+  ) {
+    super(`STUN server ${server.address}:${server.port} answered with error ${errorCode}`);
+    this.name = "StunErrorResponseError";
+  }
+}
+
+type ArgErrorCode = "ERR_INVALID_ARG_TYPE" | "ERR_INVALID_ARG_VALUE";
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return `"${value.length > 64 ? `${value.slice(0, 64)}…` : value}"`;
+  if (typeof value === "bigint") return `${value}n`;
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "an array" : `an instance of ${value.constructor?.name ?? "Object"}`;
+}
+
+function argError(code: ArgErrorCode, name: string, expected: string, value: unknown): TypeError {
+  const err = new TypeError(`Expected \`${name}\` to be ${expected}, got ${describe(value)}`) as TypeError & {
+    code: ArgErrorCode;
+  };
+  err.code = code;
+  return err;
+}
+
+/** A `TypeError` with Node's `ERR_INVALID_ARG_TYPE` code: the argument has the wrong type. */
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
+  return argError("ERR_INVALID_ARG_TYPE", name, expected, value);
+}
+
+/** A `TypeError` with Node's `ERR_INVALID_ARG_VALUE` code: the type is right, the value is not. */
+export function invalidArgValue(name: string, expected: string, value: unknown): TypeError {
+  return argError("ERR_INVALID_ARG_VALUE", name, expected, value);
+}

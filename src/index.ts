@@ -1,0 +1,14 @@
+export type { Family } from "./address.js";
+export {
+  ConnClosedError,
+  MuxClosedError,
+  StunErrorResponseError,
+  StunTimeoutError,
+} from "./errors.js";
+export type { BindOptions, Candidate, UDPMuxStats } from "./mux.js";
+export { UDPMux } from "./mux.js";
+export type { DropReason, MuxedConnectionEvents, Packet } from "./muxed-connection.js";
+export { MuxedConnection } from "./muxed-connection.js";
+export type { UDPMuxOptions } from "./options.js";
+export { DEFAULTS } from "./options.js";
+export type { MappedAddress } from "./stun.js";

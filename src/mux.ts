@@ -1,0 +1,752 @@
+/**
+ * UDPMux: every ICE agent of a process on one UDP socket.
+ *
+ * ICE (RFC 8445) gives each agent a local username fragment (ufrag). A connectivity check is a STUN
+ * Binding Request whose USERNAME is `receiver:sender` (RFC 8445 §7.2.2), so the part before ':' names the
+ * local agent a check is for. The mux keeps two maps:
+ *
+ * - `(ufrag, IP family) → conn`: where checks go. A check for an unknown ufrag creates a conn and queues a
+ *   {@link Candidate} for `accept()` (a server learns of a new peer this way).
+ * - `remote address → conn`: where everything else goes (DTLS, SRTP, SCTP carry no ufrag). An address is
+ *   associated with a conn by the first check from it, or by the conn sending to it.
+ *
+ * Ownership (what spoofing can't break): an association made by an unverified check is weak; one made by a
+ * check whose MESSAGE-INTEGRITY verified against the conn's ICE password is strong. Only a verified check
+ * can move an address to another conn, and a strong association only once its owner has not heard from
+ * the address for `addressIdleMs`. STUN responses are routed by the transaction ID of the request a conn
+ * sent, and only from the address it was sent to.
+ *
+ * Both ends of an ICE session on the same mux (two agents in one process) would see every packet come
+ * from the mux's own address; such "hairpin" traffic never touches the kernel: it is routed in-process by
+ * ufrag for checks, and then by the link those checks established.
+ */
+
+import { createSocket, type Socket } from "node:dgram";
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
+import type { Family, RemoteInfo } from "./address.js";
+import { AddressMap, canonicalAddress, canonicalRemote, familyOf, isWildcard } from "./address.js";
+import { invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
+import { verifyBindingRequest } from "./integrity.js";
+import { log, RateLimitedLog } from "./log.js";
+import type { ConnHost, DropReason } from "./muxed-connection.js";
+import { MuxedConnection } from "./muxed-connection.js";
+import type { ResolvedOptions, UDPMuxOptions } from "./options.js";
+import { checkSignal, resolveOptions } from "./options.js";
+import { BoundedQueue } from "./queue.js";
+import type { BindingRequest, MappedAddress } from "./stun.js";
+import {
+  BINDING_REQUEST,
+  classOf,
+  hasUsername,
+  isIceUfrag,
+  isStunMessage,
+  messageType,
+  parseBindingRequest,
+  transactionKey,
+} from "./stun.js";
+import { XorMappedAddressClient } from "./xor-mapped.js";
+
+/** A new remote peer, learned from its first connectivity check for an unknown local ufrag. */
+export interface Candidate {
+  /** Our ufrag, as the peer named it (the part of USERNAME before ':'). */
+  localUfrag: string;
+  /** The peer's ufrag (the part after ':'). */
+  remoteUfrag: string;
+  address: string;
+  port: number;
+  family: Family;
+}
+
+/** Counters of {@link UDPMux.stats}. */
+export interface UDPMuxStats {
+  /** Datagrams received (including in-process hairpin ones) since start. */
+  received: number;
+  /** Datagrams handed to a conn's reader (`'message'` listener or `readFrom()`). */
+  delivered: number;
+  /** Datagrams dropped, for any reason. */
+  dropped: number;
+  /** `dropped`, by reason; reasons that never happened are absent. */
+  droppedByReason: Partial<Record<DropReason, number>>;
+  /** Live conns. */
+  connections: number;
+  /** Remote addresses associated with a conn. */
+  addresses: number;
+  /** Candidates waiting for `accept()`. */
+  acceptQueue: number;
+  /** Outstanding STUN transactions (conns' requests and `getXorMappedAddress()` queries). */
+  transactions: number;
+}
+
+/** Options of {@link UDPMux.bind}. */
+export interface BindOptions extends UDPMuxOptions {
+  /** @default 0 (any free port) */
+  port?: number;
+  /** @default "0.0.0.0" for udp4, "::" for udp6 */
+  address?: string;
+  /** @default "udp6" when `address` is IPv6, else "udp4" */
+  type?: "udp4" | "udp6";
+  /** For udp6: refuse IPv4 (no dual stack). @default false */
+  ipv6Only?: boolean;
+}
+
+/** How sure the mux is that an address belongs to its conn (see the class comment). */
+const WEAK = 1;
+const STRONG = 2;
+
+/** How often the mux sweeps expired entries and refreshes its coarse clock. */
+const SWEEP_INTERVAL_MS = 1000;
+
+/** The mux's bookkeeping for one conn. */
+interface ConnRecord {
+  readonly conn: MuxedConnection;
+  /** Associations owned, at most `maxAddressesPerUfrag`. */
+  readonly addresses: Set<Association>;
+  /** Outstanding transaction keys, oldest first, at most `maxTransactionsPerConn`. */
+  readonly transactions: Set<string>;
+  /** Claimed by `getConn()` or `accept()`; unclaimed conns expire after `acceptTimeoutMs`. */
+  claimed: boolean;
+  createdAt: number;
+  /** The other end of a hairpin session on this same mux, once a check linked them. */
+  hairpinPeer: ConnRecord | undefined;
+}
+
+interface Association {
+  owner: ConnRecord;
+  readonly address: string;
+  readonly port: number;
+  strength: typeof WEAK | typeof STRONG;
+  /** Coarse time of the last datagram from this address (or the association's creation). */
+  lastSeen: number;
+}
+
+interface Transaction {
+  readonly owner: ConnRecord;
+  readonly address: string;
+  readonly port: number;
+  readonly expiresAt: number;
+}
+
+interface PendingCandidate {
+  readonly candidate: Candidate;
+  readonly record: ConnRecord;
+}
+
+interface AcceptWaiter {
+  resolve(candidate: Candidate): void;
+  reject(err: unknown): void;
+}
+
+export class UDPMux implements AsyncIterable<Candidate> {
+  readonly #socket: Socket;
+  readonly #options: ResolvedOptions;
+  readonly #ownsSocket: boolean;
+  readonly #localPort: number;
+  readonly #socketFamily: Family;
+  /** Addresses that reach this socket, for hairpin detection. */
+  readonly #ownAddresses: Set<string>;
+  readonly #dualStack: boolean;
+
+  readonly #records = new Map<MuxedConnection, ConnRecord>();
+  readonly #ufragsV4 = new Map<string, ConnRecord>();
+  readonly #ufragsV6 = new Map<string, ConnRecord>();
+  readonly #addresses = new AddressMap<Association>();
+  /** Insertion order is expiry order: every transaction lives `transactionTimeoutMs`. */
+  readonly #transactions = new Map<string, Transaction>();
+  /** Unclaimed conns, oldest first. */
+  readonly #unclaimed = new Set<ConnRecord>();
+  readonly #acceptQueue: BoundedQueue<PendingCandidate>;
+  readonly #acceptWaiters = new Set<AcceptWaiter>();
+  readonly #stun: XorMappedAddressClient;
+
+  #started = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #socketClosed = false;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  /** Coarse clock (ms), refreshed every sweep: the hot path reads a field, not the system clock. */
+  #now = Date.now();
+
+  #received = 0;
+  #delivered = 0;
+  #dropped = 0;
+  readonly #droppedByReason: Partial<Record<DropReason, number>> = {};
+  readonly #dropLog = new RateLimitedLog(log);
+
+  /** Binds a socket and returns a started mux that owns it (and always closes it). */
+  static async bind(options: BindOptions = {}): Promise<UDPMux> {
+    if (options === null || typeof options !== "object")
+      throw invalidArgType("options", "an object", options);
+    const { port = 0, address, ipv6Only = false } = options;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw invalidArgValue("port", "an integer from 0 to 65535", port);
+    }
+    if (address !== undefined && (typeof address !== "string" || familyOf(address) === undefined)) {
+      throw invalidArgValue("address", "an IP address", address);
+    }
+    const type = options.type ?? (address !== undefined && familyOf(address) === "IPv6" ? "udp6" : "udp4");
+    if (type !== "udp4" && type !== "udp6") throw invalidArgValue("type", '"udp4" or "udp6"', type);
+    const mux = resolveOptions(options); // validate the mux options before binding anything
+    const socket = createSocket({ type, ipv6Only });
+    try {
+      const listening = once(socket, "listening");
+      socket.bind({ port, address: address ?? (type === "udp6" ? "::" : "0.0.0.0"), exclusive: true });
+      await listening;
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+    const instance = new UDPMux(socket, { ...mux, closeSocket: true });
+    instance.start();
+    return instance;
+  }
+
+  /**
+   * Wrap a bound socket. Call {@link start} to begin reading. `close()` closes the socket unless
+   * `closeSocket: false`.
+   */
+  constructor(socket: Socket, options?: UDPMuxOptions) {
+    if (socket === null || typeof socket !== "object" || typeof socket.send !== "function") {
+      throw invalidArgType("socket", "a dgram.Socket", socket);
+    }
+    let bound: AddressInfo;
+    try {
+      bound = socket.address();
+    } catch {
+      throw invalidArgValue("socket", "a bound dgram.Socket", socket);
+    }
+    this.#options = resolveOptions(options);
+    this.#socket = socket;
+    this.#ownsSocket = this.#options.closeSocket;
+    this.#localPort = bound.port;
+    this.#socketFamily = bound.family === "IPv6" ? "IPv6" : "IPv4";
+    // A udp6 socket on "::" reaches IPv4 peers through v4-mapped addresses (unless it is ipv6Only, and
+    // then such a send fails and rejects that one write).
+    this.#dualStack = this.#socketFamily === "IPv6" && isWildcard(bound.address);
+    this.#ownAddresses = ownAddresses(bound.address, this.#dualStack);
+    this.#acceptQueue = new BoundedQueue(this.#options.acceptQueueSize);
+    this.#stun = new XorMappedAddressClient(
+      { sendRaw: (data, address, port) => this.#rawSend(data, address, port) },
+      this.#options.xorMappedAddressTtlMs,
+    );
+    socket.on("error", this.#onSocketError);
+    socket.on("close", this.#onSocketClose);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Begin reading datagrams. Idempotent. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.#socket.on("message", this.#onMessage);
+    this.#sweepTimer = setInterval(this.#sweep, SWEEP_INTERVAL_MS);
+    this.#sweepTimer.unref();
+  }
+
+  /** The socket's address (one entry; a wildcard bind reports the wildcard). */
+  getListenAddresses(): AddressInfo[] {
+    const { address, family, port } = this.#socket.address();
+    return [{ address, family, port }];
+  }
+
+  /**
+   * The conn for `localUfrag` and the IP family of `addr` (default: the socket's family), created if
+   * missing. `addr` only picks the family: it is not associated with the conn.
+   */
+  getConn(localUfrag: string, addr?: { address: string }, options?: { password?: string }): MuxedConnection {
+    if (typeof localUfrag !== "string") throw invalidArgType("localUfrag", "a string", localUfrag);
+    if (!isIceUfrag(localUfrag)) {
+      throw invalidArgValue("localUfrag", "an ICE ufrag (4 to 256 of [A-Za-z0-9+/])", localUfrag);
+    }
+    let family = this.#socketFamily;
+    if (addr !== undefined) {
+      if (addr === null || typeof addr !== "object") throw invalidArgType("addr", "an object", addr);
+      if (typeof addr.address !== "string") throw invalidArgType("addr.address", "a string", addr.address);
+      const f = familyOf(canonicalAddress(addr.address));
+      if (f === undefined) throw invalidArgValue("addr.address", "an IP address", addr.address);
+      family = f;
+    }
+    if (options !== undefined && (options === null || typeof options !== "object")) {
+      throw invalidArgType("options", "an object", options);
+    }
+    if (this.#closed) throw new MuxClosedError();
+    let record = this.#ufrags(family).get(localUfrag);
+    if (record === undefined) {
+      record = this.#createRecord(localUfrag, family);
+    }
+    this.#claim(record);
+    if (options?.password !== undefined) record.conn.setPassword(options.password);
+    return record.conn;
+  }
+
+  /** The next candidate: a conn created by an inbound check for an unknown ufrag. */
+  accept(options?: { signal?: AbortSignal }): Promise<Candidate> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkSignal(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#closed) return Promise.reject(new MuxClosedError());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const pending = this.#acceptQueue.shift();
+    if (pending !== undefined) {
+      this.#claim(pending.record);
+      return Promise.resolve(pending.candidate);
+    }
+    return new Promise<Candidate>((resolve, reject) => {
+      const onAbort = () => {
+        this.#acceptWaiters.delete(waiter);
+        reject(signal!.reason);
+      };
+      const waiter: AcceptWaiter = {
+        resolve: (candidate) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(candidate);
+        },
+        reject: (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      this.#acceptWaiters.add(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Candidates as they come; ends when the mux closes. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Candidate> {
+    const stop = new AbortController();
+    const iterator: AsyncIterableIterator<Candidate> = {
+      next: async () => {
+        try {
+          return { value: await this.accept({ signal: stop.signal }), done: false };
+        } catch (err) {
+          if (err instanceof MuxClosedError || stop.signal.aborted) return { value: undefined, done: true };
+          throw err;
+        }
+      },
+      return: async () => {
+        stop.abort();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /** Close and forget the conns of `localUfrag` (both families): addresses, transactions, waiting candidate. */
+  removeConnByUfrag(localUfrag: string): void {
+    if (typeof localUfrag !== "string") throw invalidArgType("localUfrag", "a string", localUfrag);
+    this.#ufragsV4.get(localUfrag)?.conn.close();
+    this.#ufragsV6.get(localUfrag)?.conn.close();
+  }
+
+  /**
+   * The server-reflexive address of the shared socket as `server` sees it (a STUN Binding Request through
+   * the mux), cached for `xorMappedAddressTtlMs` from the response's arrival.
+   * Rejects with `ERR_STUN_TIMEOUT`, `ERR_STUN_ERROR_RESPONSE`, `ERR_MUX_CLOSED` or `signal.reason`.
+   */
+  getXorMappedAddress(
+    server: { address: string; port: number },
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<MappedAddress> {
+    try {
+      if (server === null || typeof server !== "object") throw invalidArgType("server", "an object", server);
+      const address = typeof server.address === "string" ? canonicalAddress(server.address) : "";
+      if (familyOf(address) === undefined) {
+        throw invalidArgValue("server.address", "an IP address", server.address);
+      }
+      if (!Number.isInteger(server.port) || server.port < 1 || server.port > 65535) {
+        throw invalidArgValue("server.port", "an integer from 1 to 65535", server.port);
+      }
+      const signal = checkSignal(options);
+      const { timeoutMs = 5000 } = options;
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+        throw invalidArgValue("timeoutMs", "a positive integer", timeoutMs);
+      }
+      if (this.#closed) throw new MuxClosedError();
+      return this.#stun.get(address, server.port, timeoutMs, signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Counters and sizes; see {@link UDPMuxStats}. */
+  stats(): UDPMuxStats {
+    return {
+      received: this.#received,
+      delivered: this.#delivered,
+      dropped: this.#dropped,
+      droppedByReason: { ...this.#droppedByReason },
+      connections: this.#records.size,
+      addresses: this.#addresses.size,
+      acceptQueue: this.#acceptQueue.length,
+      transactions: this.#transactions.size + this.#stun.pending,
+    };
+  }
+
+  /**
+   * Close every conn (each emits `'close'`), reject pending accepts and STUN queries with `ERR_MUX_CLOSED`,
+   * clear every map and timer, and close the socket if the mux owns it. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown(undefined);
+    return this.#closing;
+  }
+
+  // ---- routing -------------------------------------------------------------------------------------
+
+  readonly #onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    this.#route(msg, canonicalRemote(rinfo), undefined);
+  };
+
+  /**
+   * Where a datagram from `src` goes. `hairpin` is the sending conn when the datagram was written by a
+   * conn of this mux to the mux's own address (then "the source address" says nothing: links do).
+   */
+  #route(msg: Buffer, src: RemoteInfo, hairpin: ConnRecord | undefined): void {
+    this.#received++;
+    if (isStunMessage(msg)) {
+      const type = messageType(msg);
+      // 1. A connectivity check: USERNAME names the receiving agent first (RFC 8445 §7.2.2).
+      if (type === BINDING_REQUEST) return this.#routeCheck(msg, src, hairpin);
+      // 2. A response to a request we sent: same transaction ID, from where we sent it (RFC 5389 §7.3.3).
+      const cls = classOf(type);
+      if (cls === "success" || cls === "error") {
+        const owner = this.#takeTransaction(msg, src);
+        if (owner !== undefined) return this.#deliver(owner, msg, src);
+        if (this.#stun.handleResponse(msg, src)) return this.#countDelivered();
+      }
+    }
+    // 3. An established path: the conn this address is associated with, or the hairpin link.
+    const association = hairpin === undefined ? this.#addresses.get(src.address, src.port) : undefined;
+    if (association !== undefined) {
+      association.lastSeen = this.#now;
+      return association.owner.conn.deliver(msg, src);
+    }
+    if (hairpin?.hairpinPeer !== undefined) return this.#deliver(hairpin.hairpinPeer, msg, src);
+    // 4. Nobody's.
+    this.#drop(isStunMessage(msg) ? "unknown-address" : "not-stun", src);
+  }
+
+  /** Step 1: a Binding Request. Validated before anything is looked up or allocated. */
+  #routeCheck(msg: Buffer, src: RemoteInfo, hairpin: ConnRecord | undefined): void {
+    const req = parseBindingRequest(msg); // undefined on anything malformed; never throws
+    if (req === undefined) return this.#drop("bad-username", src);
+    const record = this.#ufrags(src.family).get(req.localUfrag);
+    if (record === undefined) return this.#firstContact(msg, src, req, hairpin);
+    const password = record.conn.password;
+    if (password !== undefined && !verifyBindingRequest(msg, req, password)) {
+      return this.#drop("integrity-failed", src);
+    }
+    if (hairpin !== undefined) this.#link(hairpin, record);
+    else this.#associateByCheck(record, src, password !== undefined);
+    this.#deliver(record, msg, src);
+  }
+
+  /** A check for a ufrag nobody has: a new peer. Create its conn and queue it for `accept()`. */
+  #firstContact(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: ConnRecord | undefined): void {
+    if (this.#records.size >= this.#options.maxConnections) return this.#drop("cap-reached", src);
+    if (this.#acceptWaiters.size === 0 && this.#acceptQueue.length >= this.#options.acceptQueueSize) {
+      return this.#drop("accept-queue-full", src);
+    }
+    const record = this.#createRecord(req.localUfrag, src.family);
+    if (hairpin !== undefined) this.#link(hairpin, record);
+    else this.#associateByCheck(record, src, false);
+    this.#deliver(record, msg, src); // kept for the conn's reader, not dropped
+    const candidate: Candidate = {
+      localUfrag: req.localUfrag,
+      remoteUfrag: req.remoteUfrag,
+      address: src.address,
+      port: src.port,
+      family: src.family,
+    };
+    const waiter = this.#nextWaiter();
+    if (waiter !== undefined) {
+      this.#claim(record);
+      waiter.resolve(candidate);
+    } else {
+      this.#acceptQueue.push({ candidate, record });
+    }
+  }
+
+  /**
+   * Associate `src` with `record` after a check from it. A free address is taken (up to the per-conn cap);
+   * an owned one moves only for a verified check, and away from a strong owner only once that owner has
+   * been silent for `addressIdleMs`.
+   */
+  #associateByCheck(record: ConnRecord, src: RemoteInfo, verified: boolean): void {
+    const existing = this.#addresses.get(src.address, src.port);
+    if (existing === undefined) {
+      this.#addAssociation(record, src.address, src.port, verified ? STRONG : WEAK);
+      return;
+    }
+    if (existing.owner === record) {
+      existing.lastSeen = this.#now;
+      if (verified) existing.strength = STRONG;
+      return;
+    }
+    if (!verified) return;
+    if (existing.strength === STRONG && this.#now - existing.lastSeen < this.#options.addressIdleMs) return;
+    if (record.addresses.size >= this.#options.maxAddressesPerUfrag) return;
+    existing.owner.addresses.delete(existing);
+    this.#addresses.delete(existing.address, existing.port);
+    this.#addAssociation(record, src.address, src.port, STRONG);
+  }
+
+  #addAssociation(
+    record: ConnRecord,
+    address: string,
+    port: number,
+    strength: Association["strength"],
+  ): void {
+    if (record.addresses.size >= this.#options.maxAddressesPerUfrag) return;
+    const association: Association = { owner: record, address, port, strength, lastSeen: this.#now };
+    record.addresses.add(association);
+    this.#addresses.set(address, port, association);
+  }
+
+  /** Step 2: the conn that sent the request this response answers, if it went to `src`. Forgets the ID. */
+  #takeTransaction(msg: Buffer, src: RemoteInfo): ConnRecord | undefined {
+    if (this.#transactions.size === 0) return undefined;
+    const key = transactionKey(msg);
+    const tx = this.#transactions.get(key);
+    if (tx === undefined || tx.address !== src.address || tx.port !== src.port) return undefined;
+    this.#forgetTransaction(key, tx);
+    return tx.expiresAt > this.#now ? tx.owner : undefined;
+  }
+
+  #link(a: ConnRecord, b: ConnRecord): void {
+    a.hairpinPeer = b;
+    b.hairpinPeer = a;
+  }
+
+  #deliver(record: ConnRecord, msg: Buffer, src: RemoteInfo): void {
+    record.conn.deliver(msg, src);
+  }
+
+  #drop(reason: DropReason, src: RemoteInfo): void {
+    this.#countDropped(reason);
+    this.#dropLog.log("drop (%s) from %s:%d", reason, src.address, src.port);
+  }
+
+  // ---- sending -------------------------------------------------------------------------------------
+
+  #send(record: ConnRecord, data: Uint8Array, address: string, port: number): Promise<number> {
+    if (this.#closed) return Promise.reject(new MuxClosedError());
+    if (port === this.#localPort && this.#ownAddresses.has(address)) {
+      return this.#sendHairpin(record, data, address);
+    }
+    let associate = true;
+    if (isStunMessage(data) && classOf(messageType(data)) === "request") {
+      this.#addTransaction(record, transactionKey(data), address, port);
+      // A query to a STUN server (no USERNAME) must not capture the server's address.
+      associate = hasUsername(data);
+    }
+    if (associate && this.#addresses.get(address, port) === undefined) {
+      this.#addAssociation(record, address, port, WEAK);
+    }
+    return this.#rawSend(data, address, port);
+  }
+
+  #rawSend(data: Uint8Array, address: string, port: number): Promise<number> {
+    const to = this.#dualStack && familyOf(address) === "IPv4" ? `::ffff:${address}` : address;
+    return new Promise<number>((resolve, reject) => {
+      try {
+        this.#socket.send(data, port, to, (err, bytes) => (err ? reject(err) : resolve(bytes)));
+      } catch (err) {
+        reject(err); // e.g. ERR_SOCKET_DGRAM_NOT_RUNNING: only this write fails
+      }
+    });
+  }
+
+  /** Deliver in-process, as the kernel would, but on the next turn of the event loop. */
+  #sendHairpin(record: ConnRecord, data: Uint8Array, address: string): Promise<number> {
+    const copy = Buffer.from(data); // the caller may reuse its buffer once the write resolves
+    const family = familyOf(address) ?? this.#socketFamily;
+    if (isStunMessage(copy) && classOf(messageType(copy)) === "request") {
+      this.#addTransaction(record, transactionKey(copy), address, this.#localPort);
+    }
+    const src: RemoteInfo = { address, family, port: this.#localPort, size: copy.length };
+    setImmediate(() => {
+      if (!this.#closed) this.#route(copy, src, record);
+    });
+    return Promise.resolve(copy.length);
+  }
+
+  #addTransaction(record: ConnRecord, key: string, address: string, port: number): void {
+    const old = this.#transactions.get(key);
+    if (old !== undefined) this.#forgetTransaction(key, old); // a retransmission: refresh
+    if (record.transactions.size >= this.#options.maxTransactionsPerConn) {
+      const oldest = record.transactions.values().next().value as string;
+      const tx = this.#transactions.get(oldest);
+      if (tx !== undefined) this.#forgetTransaction(oldest, tx);
+    }
+    const expiresAt = this.#now + this.#options.transactionTimeoutMs;
+    this.#transactions.set(key, { owner: record, address, port, expiresAt });
+    record.transactions.add(key);
+  }
+
+  #forgetTransaction(key: string, tx: Transaction): void {
+    this.#transactions.delete(key);
+    tx.owner.transactions.delete(key);
+  }
+
+  // ---- conn bookkeeping ----------------------------------------------------------------------------
+
+  #ufrags(family: Family): Map<string, ConnRecord> {
+    return family === "IPv4" ? this.#ufragsV4 : this.#ufragsV6;
+  }
+
+  #createRecord(localUfrag: string, family: Family): ConnRecord {
+    const conn = new MuxedConnection(this.#host, localUfrag, family, this.#options.maxQueuedPackets);
+    const record: ConnRecord = {
+      conn,
+      addresses: new Set(),
+      transactions: new Set(),
+      claimed: false,
+      createdAt: this.#now,
+      hairpinPeer: undefined,
+    };
+    this.#records.set(conn, record);
+    this.#ufrags(family).set(localUfrag, record);
+    this.#unclaimed.add(record);
+    return record;
+  }
+
+  #claim(record: ConnRecord): void {
+    if (record.claimed) return;
+    record.claimed = true;
+    this.#unclaimed.delete(record);
+  }
+
+  /** Forget a closing conn everywhere. Called (only) by `MuxedConnection.close()`. */
+  #release(conn: MuxedConnection): void {
+    const record = this.#records.get(conn);
+    if (record === undefined) return;
+    this.#records.delete(conn);
+    const ufrags = this.#ufrags(conn.family);
+    if (ufrags.get(conn.localUfrag) === record) ufrags.delete(conn.localUfrag);
+    for (const a of record.addresses) this.#addresses.delete(a.address, a.port);
+    record.addresses.clear();
+    for (const key of record.transactions) this.#transactions.delete(key);
+    record.transactions.clear();
+    this.#unclaimed.delete(record);
+    if (record.hairpinPeer?.hairpinPeer === record) record.hairpinPeer.hairpinPeer = undefined;
+    record.hairpinPeer = undefined;
+    this.#acceptQueue.removeWhere((p) => p.record === record);
+  }
+
+  #nextWaiter(): AcceptWaiter | undefined {
+    for (const waiter of this.#acceptWaiters) {
+      this.#acceptWaiters.delete(waiter);
+      return waiter;
+    }
+    return undefined;
+  }
+
+  /** The conns' window on the mux (see `ConnHost`). */
+  readonly #host: ConnHost = ((mux: UDPMux): ConnHost => ({
+    get closed(): boolean {
+      return mux.#closed;
+    },
+    send: (conn, data, address, port) => {
+      const record = this.#records.get(conn);
+      if (record === undefined) return Promise.reject(new MuxClosedError());
+      return this.#send(record, data, address, port);
+    },
+    release: (conn) => this.#release(conn),
+    localAddress: (family) => this.#localAddress(family),
+    countDelivered: () => this.#countDelivered(),
+    countDropped: (reason, count) => this.#countDropped(reason, count),
+  }))(this);
+
+  #localAddress(family: Family): AddressInfo {
+    const { address, port } = this.#socket.address();
+    if (family === "IPv4" && this.#dualStack) return { address: "0.0.0.0", family, port };
+    return { address: canonicalAddress(address), family, port };
+  }
+
+  #countDelivered(): void {
+    this.#delivered++;
+  }
+
+  #countDropped(reason: DropReason, count = 1): void {
+    this.#dropped += count;
+    this.#droppedByReason[reason] = (this.#droppedByReason[reason] ?? 0) + count;
+  }
+
+  // ---- time and lifecycle --------------------------------------------------------------------------
+
+  readonly #sweep = (): void => {
+    const now = Date.now();
+    this.#now = now;
+    for (const [key, tx] of this.#transactions) {
+      if (tx.expiresAt > now) break; // insertion order is expiry order
+      this.#forgetTransaction(key, tx);
+    }
+    for (const record of this.#unclaimed) {
+      if (now - record.createdAt < this.#options.acceptTimeoutMs) break;
+      log("ufrag %s: unclaimed for %d ms, removed", record.conn.localUfrag, now - record.createdAt);
+      record.conn.closeDropping("expired"); // releases it, and its waiting candidate
+    }
+    this.#stun.sweep(now);
+  };
+
+  readonly #onSocketError = (err: Error): void => {
+    log("socket error: %O", err);
+  };
+
+  readonly #onSocketClose = (): void => {
+    this.#socketClosed = true;
+    if (!this.#closed) {
+      const cause = new Error("the UDP socket was closed under the mux");
+      this.#closing ??= this.#shutdown(cause);
+    }
+  };
+
+  async #shutdown(cause: Error | undefined): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    this.#socket.off("message", this.#onMessage);
+    const err = new MuxClosedError(cause === undefined ? undefined : { cause });
+    for (const waiter of this.#acceptWaiters) waiter.reject(err);
+    this.#acceptWaiters.clear();
+    this.#acceptQueue.drain();
+    this.#stun.close(err);
+    for (const record of [...this.#records.values()]) record.conn.close();
+    this.#addresses.clear();
+    this.#transactions.clear();
+    this.#unclaimed.clear();
+    if (this.#ownsSocket && !this.#socketClosed) {
+      await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    }
+    this.#socket.off("error", this.#onSocketError);
+    this.#socket.off("close", this.#onSocketClose);
+  }
+}
+
+/** The destination addresses that reach a socket bound to `bound` (for hairpin detection). */
+function ownAddresses(bound: string, dualStack: boolean): Set<string> {
+  const out = new Set<string>();
+  if (!isWildcard(bound)) {
+    out.add(canonicalAddress(bound));
+    return out;
+  }
+  const v6 = bound === "::";
+  if (!v6 || dualStack) out.add("127.0.0.1");
+  if (v6) out.add("::1");
+  for (const list of Object.values(networkInterfaces())) {
+    for (const info of list ?? []) {
+      if (info.family === "IPv6" && v6) out.add(canonicalAddress(info.address));
+      if (info.family === "IPv4" && (!v6 || dualStack)) out.add(info.address);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,279 @@
+/**
+ * MuxedConnection: one ICE agent's view of the shared socket — a PacketConn shaped like `dgram.Socket`.
+ *
+ * Two ways to receive, chosen by the reader:
+ * - **push**: while the conn has a `'message'` listener, each datagram is emitted synchronously as it
+ *   arrives, with `(msg, rinfo)` exactly as `dgram.Socket` emits them: no queue, no promise per packet.
+ *   Datagrams queued before the first listener came are emitted first, in order, in a microtask.
+ * - **pull**: otherwise datagrams wait in a bounded queue for `readFrom()` or `for await`.
+ */
+import { EventEmitter } from "node:events";
+import type { AddressInfo } from "node:net";
+import type { Family, RemoteInfo } from "./address.js";
+import { canonicalAddress, familyOf } from "./address.js";
+import { ConnClosedError, invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
+import { connLog } from "./log.js";
+import { checkSignal } from "./options.js";
+import { BoundedQueue } from "./queue.js";
+
+/** A datagram as `readFrom()` returns it. */
+export interface Packet {
+  data: Buffer;
+  address: string;
+  port: number;
+  family: Family;
+}
+
+/**
+ * What a conn needs from its mux: the mux implements it, the conn sees nothing else of it.
+ * @internal
+ */
+export interface ConnHost {
+  readonly closed: boolean;
+  send(conn: MuxedConnection, data: Uint8Array, address: string, port: number): Promise<number>;
+  /** Forget the conn: its ufrag, addresses, transactions and waiting candidate. */
+  release(conn: MuxedConnection): void;
+  localAddress(family: Family): AddressInfo;
+  countDelivered(): void;
+  countDropped(reason: DropReason, count?: number): void;
+}
+
+/** Why the mux dropped a datagram, as counted in `stats().droppedByReason`. */
+export type DropReason =
+  | "not-stun"
+  | "bad-username"
+  | "integrity-failed"
+  | "unknown-address"
+  | "queue-full"
+  | "accept-queue-full"
+  | "cap-reached"
+  | "expired"
+  | "conn-closed"
+  | "mux-closed";
+
+interface Reader {
+  resolve(packet: Packet): void;
+  reject(err: unknown): void;
+}
+
+interface QueuedPacket {
+  data: Buffer;
+  rinfo: RemoteInfo;
+}
+
+export interface MuxedConnectionEvents {
+  message: [msg: Buffer, rinfo: RemoteInfo];
+  close: [];
+  error: [err: Error];
+}
+
+export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
+  readonly #host: ConnHost;
+  readonly #queue: BoundedQueue<QueuedPacket>;
+  readonly #readers = new Set<Reader>();
+  #closed = false;
+  #flushScheduled = false;
+  #password: string | undefined;
+
+  /** @internal Conns are made by `UDPMux.getConn()` and by inbound checks, never directly. */
+  constructor(
+    host: ConnHost,
+    /** The local ICE ufrag this conn receives checks for. */
+    readonly localUfrag: string,
+    /** The IP family of the remote addresses this conn talks to. */
+    readonly family: Family,
+    maxQueuedPackets: number,
+  ) {
+    super();
+    this.#host = host;
+    this.#queue = new BoundedQueue(maxQueuedPackets);
+    (this as EventEmitter).on("newListener", (event: string | symbol) => {
+      if (event === "message" && this.#queue.length > 0) this.#scheduleFlush();
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The ICE password that inbound checks must be signed with, if one was set. */
+  get password(): string | undefined {
+    return this.#password;
+  }
+
+  /**
+   * Require MESSAGE-INTEGRITY (HMAC-SHA1 keyed with `password`, RFC 5389 §15.4) on every Binding Request
+   * for this conn from now on; unsigned or badly signed checks are dropped (`integrity-failed`).
+   */
+  setPassword(password: string): void {
+    if (typeof password !== "string") throw invalidArgType("password", "a string", password);
+    if (password.length === 0) throw invalidArgValue("password", "a non-empty string", password);
+    this.#password = password;
+  }
+
+  /**
+   * Hand a datagram to the reader. Called by the mux on the hot path.
+   * @internal
+   */
+  deliver(data: Buffer, rinfo: RemoteInfo): void {
+    if (this.#queue.length === 0) {
+      if (this.#emitMessage(data, rinfo)) return;
+      const reader = this.#nextReader();
+      if (reader !== undefined) {
+        this.#host.countDelivered();
+        reader.resolve(toPacket(data, rinfo));
+        return;
+      }
+    }
+    if (!this.#queue.push({ data, rinfo })) this.#host.countDropped("queue-full");
+  }
+
+  /** Emit one datagram; `false` when nobody listens. A throwing listener is logged, never fatal to routing. */
+  #emitMessage(data: Buffer, rinfo: RemoteInfo): boolean {
+    let listened: boolean;
+    try {
+      listened = this.emit("message", data, rinfo);
+    } catch (err) {
+      this.#host.countDelivered();
+      connLog("ufrag %s: a 'message' listener threw: %O", this.localUfrag, err);
+      if (this.listenerCount("error") > 0) this.emit("error", err as Error);
+      return true;
+    }
+    if (listened) this.#host.countDelivered();
+    return listened;
+  }
+
+  #nextReader(): Reader | undefined {
+    for (const reader of this.#readers) {
+      this.#readers.delete(reader);
+      return reader;
+    }
+    return undefined;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      while (this.#queue.length > 0 && this.listenerCount("message") > 0) {
+        const item = this.#queue.shift()!;
+        this.#emitMessage(item.data, item.rinfo);
+      }
+    });
+  }
+
+  /** The next datagram. Rejects with `ERR_CONN_CLOSED` once the conn is closed, or `signal.reason`. */
+  readFrom(options?: { signal?: AbortSignal }): Promise<Packet> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkSignal(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const queued = this.#queue.shift();
+    if (queued !== undefined) {
+      this.#host.countDelivered();
+      return Promise.resolve(toPacket(queued.data, queued.rinfo));
+    }
+    if (this.#closed) return Promise.reject(new ConnClosedError());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<Packet>((resolve, reject) => {
+      const onAbort = () => {
+        this.#readers.delete(reader);
+        reject(signal!.reason);
+      };
+      const reader: Reader = {
+        resolve: (packet) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(packet);
+        },
+        reject: (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      this.#readers.add(reader);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Datagrams until the conn closes (then the iteration ends). Breaking out stops the pending read. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Packet> {
+    const stop = new AbortController();
+    const iterator: AsyncIterableIterator<Packet> = {
+      next: async () => {
+        try {
+          return { value: await this.readFrom({ signal: stop.signal }), done: false };
+        } catch (err) {
+          if (err instanceof ConnClosedError || stop.signal.aborted) return { value: undefined, done: true };
+          throw err;
+        }
+      },
+      return: async () => {
+        stop.abort();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /**
+   * Send `data` to `to` from the mux's socket; resolves with the bytes sent. Sending associates `to` with
+   * this conn (unless it is a STUN server query), so the peer's answers find their way back.
+   */
+  writeTo(data: Uint8Array, to: { address: string; port: number }): Promise<number> {
+    if (!(data instanceof Uint8Array)) {
+      return Promise.reject(invalidArgType("data", "a Buffer or Uint8Array", data));
+    }
+    if (to === null || typeof to !== "object") return Promise.reject(invalidArgType("to", "an object", to));
+    if (typeof to.address !== "string") {
+      return Promise.reject(invalidArgType("to.address", "a string", to.address));
+    }
+    const address = canonicalAddress(to.address);
+    if (familyOf(address) === undefined) {
+      return Promise.reject(invalidArgValue("to.address", "an IP address", to.address));
+    }
+    if (typeof to.port !== "number") return Promise.reject(invalidArgType("to.port", "a number", to.port));
+    if (!Number.isInteger(to.port) || to.port < 1 || to.port > 65535) {
+      return Promise.reject(invalidArgValue("to.port", "an integer from 1 to 65535", to.port));
+    }
+    if (this.#host.closed) return Promise.reject(new MuxClosedError());
+    if (this.#closed) return Promise.reject(new ConnClosedError());
+    return this.#host.send(this, data, address, to.port);
+  }
+
+  /** The mux's socket address for this conn's family. */
+  localAddress(): AddressInfo {
+    return this.#host.localAddress(this.family);
+  }
+
+  /**
+   * Close the conn and remove it from the mux (its ufrag, addresses and transactions). Pending reads reject
+   * with `ERR_CONN_CLOSED`; datagrams still queued are dropped and counted. Idempotent; emits `'close'` once.
+   */
+  close(): void {
+    this.closeDropping("conn-closed");
+  }
+
+  /**
+   * Close, counting datagrams still queued under `reason`.
+   * @internal
+   */
+  closeDropping(reason: DropReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#host.release(this);
+    const dropped = this.#queue.drain().length;
+    if (dropped > 0) this.#host.countDropped(reason, dropped);
+    const err = new ConnClosedError();
+    for (const reader of this.#readers) reader.reject(err);
+    this.#readers.clear();
+    process.nextTick(() => this.emit("close"));
+  }
+}
+
+function toPacket(data: Buffer, rinfo: RemoteInfo): Packet {
+  return { data, address: rinfo.address, port: rinfo.port, family: rinfo.family };
+}

@@ -1,0 +1,66 @@
+/**
+ * Error classes of `udpmux/werift`. Like the core's (`../errors.ts`), each carries a stable `code`: test
+ * `err.code`, never the message.
+ *
+ * | code | class | when |
+ * | --- | --- | --- |
+ * | `ERR_ALREADY_GATHERING` | {@link AlreadyGatheringError} | `attachUDPMux()` after the target started gathering |
+ * | `ERR_UNSUPPORTED_WERIFT` | {@link UnsupportedWeriftError} | the target lacks a werift internal the adapter needs |
+ * | `ERR_BUNDLE_POLICY` | {@link BundlePolicyError} | an `RTCPeerConnection` whose `bundlePolicy` isn't `"max-bundle"` |
+ */
+
+/**
+ * The werift versions whose internals the adapter was written and tested against. An agent of another
+ * version is refused with {@link UnsupportedWeriftError} when it lacks a hook, never half-attached.
+ */
+export const SUPPORTED_WERIFT_VERSIONS = "werift-ice >=0.2.3 <0.3, werift >=0.24.4 <0.26";
+
+/** `attachUDPMux()` came too late: the agent already gathered candidates on sockets of its own. */
+export class AlreadyGatheringError extends Error {
+  readonly code = "ERR_ALREADY_GATHERING";
+  constructor(options?: ErrorOptions) {
+    super(
+      "attachUDPMux() must be called before the agent gathers candidates (before gatherCandidates() / setLocalDescription())",
+      options,
+    );
+    this.name = "AlreadyGatheringError";
+  }
+}
+
+/** The target is not a werift agent the adapter can hook: a member it relies on is missing or changed. */
+export class UnsupportedWeriftError extends Error {
+  readonly code = "ERR_UNSUPPORTED_WERIFT";
+  /** The werift versions the adapter supports. */
+  readonly supported = SUPPORTED_WERIFT_VERSIONS;
+  constructor(
+    /** What was found wanting, e.g. `["connection.ensureProtocol"]`. */
+    readonly missing: readonly string[],
+    options?: ErrorOptions,
+  ) {
+    super(
+      `not a werift agent this udpmux supports (missing or changed: ${missing.join(", ")}); supported: ${SUPPORTED_WERIFT_VERSIONS}`,
+      options,
+    );
+    this.name = "UnsupportedWeriftError";
+  }
+}
+
+/**
+ * An `RTCPeerConnection` not configured with `bundlePolicy: "max-bundle"`. Under other policies werift
+ * creates one ICE transport per m-line, all with the same ufrag, and keeps the ones BUNDLE discards:
+ * through one mux their packets can't be told apart.
+ */
+export class BundlePolicyError extends Error {
+  readonly code = "ERR_BUNDLE_POLICY";
+  constructor(
+    /** The peer connection's policy. */
+    readonly bundlePolicy: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `attachUDPMux() needs an RTCPeerConnection created with { bundlePolicy: "max-bundle" }, got "${bundlePolicy}"`,
+      options,
+    );
+    this.name = "BundlePolicyError";
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The private werift surface the adapter touches — described once here, feature-detected once here.
+ *
+ * werift has no UDP-mux hook, and its packages can't be patched at module level: `werift` bundles its own
+ * copy of the ICE code (`werift/lib/ice/src`, and one bundled `lib/index.mjs` for ESM), its `exports` map
+ * blocks deep imports, and `werift-ice` is a separate copy again. So the adapter hooks each agent instance:
+ *
+ * - `Connection.ensureProtocol(protocol)` is called on each new `StunProtocol` before
+ *   `await protocol.connectionMade(...)` (in the private `getCandidatePromises`); `connectionMade` is an
+ *   instance property, so it can be replaced there by one that installs a mux-backed transport.
+ * - `Connection.getCandidatePromises(addresses, timeout)` receives the host addresses to gather on; the
+ *   adapter substitutes the announced addresses and appends its own candidate promises (srflx, extra hosts).
+ * - `Connection.localUsername` / `localPassword` are plain fields that `restart()` reassigns; the adapter
+ *   turns them into accessors to follow every change synchronously.
+ * - `Connection.stunServer` is a plain field that the constructor (werift-ice, werift 0.24) and
+ *   `applyStunTurnServersFromOptions()` (werift 0.25) set to `stun.l.google.com:19302` when no STUN server is
+ *   configured; the adapter pins it to `undefined`.
+ * - `RTCPeerConnection.secureManager.createTransport()` makes every ICE transport of a peer connection; the
+ *   adapter wraps it per instance.
+ *
+ * Checked against werift-ice 0.2.3, werift 0.24.4 and werift 0.25.2 ({@link SUPPORTED_WERIFT_VERSIONS}).
+ */
+import type { AddressInfo } from "node:net";
+import { UnsupportedWeriftError } from "./errors.js";
+
+/** werift's `Address`: `[host, port]`. */
+export type WeriftAddress = [host: string, port: number];
+
+/**
+ * The transport werift's `StunProtocol` drives: werift's `Transport` interface plus the family field its
+ * `request()` reads (`socketType` in werift-ice 0.2.3 and werift 0.24, `addressFamily` in werift 0.25).
+ */
+export interface WeriftUdpTransport {
+  readonly type: "udp";
+  readonly address: AddressInfo;
+  readonly closed: boolean;
+  onData: (data: Buffer, addr: WeriftAddress) => void;
+  send(data: Buffer, addr?: WeriftAddress): Promise<void>;
+  close(): Promise<void>;
+  readonly socketType: "udp4" | "udp6";
+  readonly addressFamily: 4 | 6;
+}
+
+/** werift's `Candidate` (ice/src/candidate.ts), as far as the adapter reads or builds one. */
+export interface WeriftCandidate {
+  foundation: string;
+  component: number;
+  transport: string;
+  priority: number;
+  host: string;
+  port: number;
+  type: string;
+  relatedAddress?: string;
+  relatedPort?: number;
+  tcptype?: string;
+  generation?: number;
+  ufrag?: string;
+}
+
+/** werift's `Candidate` constructor, taken from a candidate werift made (the adapter imports nothing). */
+export type WeriftCandidateConstructor = new (
+  foundation: string,
+  component: number,
+  transport: string,
+  priority: number,
+  host: string,
+  port: number,
+  type: string,
+  relatedAddress: string | undefined,
+  relatedPort: number | undefined,
+  tcptype: string | undefined,
+  generation: number | undefined,
+  ufrag: string | undefined,
+) => WeriftCandidate;
+
+/** werift's `StunProtocol` (ice/src/stun/protocol.ts): one per host candidate, owning one transport. */
+export interface WeriftStunProtocol {
+  /** `"stun"` for the UDP protocol; TCP and TURN protocols have other types and are left alone. */
+  readonly type: string;
+  transport?: WeriftUdpTransport;
+  localCandidate?: WeriftCandidate;
+  /** An instance property: binds a fresh `UdpTransport`. The adapter replaces it. */
+  connectionMade: (useIpv4: boolean, ...rest: unknown[]) => Promise<void>;
+  /** Parses a datagram and dispatches it: responses to transactions, requests, data. */
+  datagramReceived(data: Buffer, addr: WeriftAddress): void;
+}
+
+/** werift's ICE `Connection` (ice/src/ice.ts): the agent. */
+export interface WeriftConnection {
+  localUsername: string;
+  localPassword: string;
+  /** Every local ufrag of the agent's life → its password; checks for any of them are answered. */
+  userHistory: Record<string, string>;
+  stunServer: WeriftAddress | undefined;
+  generation: number;
+  localCandidatesStart: boolean;
+  protocols: unknown[];
+  ensureProtocol(protocol: unknown): void;
+  getCandidatePromises(addresses: string[], timeout?: number): Promise<unknown>[];
+  appendLocalCandidate(candidate: WeriftCandidate): void;
+  close(): Promise<void>;
+}
+
+/** The part of werift's `RTCIceTransport` the adapter reads. */
+export interface WeriftIceTransport {
+  connection: WeriftConnection;
+}
+
+/** werift's `SecureTransportManager` (transport/secureTransportManager.ts in werift 0.24 and 0.25). */
+export interface WeriftSecureManager {
+  createTransport(...args: unknown[]): { iceTransport: WeriftIceTransport };
+  readonly iceTransports: WeriftIceTransport[];
+}
+
+/** werift's `RTCPeerConnection`, as far as the adapter reads it. */
+export interface WeriftPeerConnection {
+  config: { bundlePolicy?: string };
+  secureManager: WeriftSecureManager;
+  readonly localDescription: unknown;
+  readonly iceGatheringState: string;
+  close(): Promise<void>;
+}
+
+/** What `attachUDPMux()` was given, once recognised. */
+export type DetectedTarget =
+  | { kind: "connection"; connection: WeriftConnection }
+  | { kind: "peer-connection"; pc: WeriftPeerConnection };
+
+/** Recognise a werift agent, or throw {@link UnsupportedWeriftError} listing every member found wanting. */
+export function detectTarget(target: object): DetectedTarget {
+  const t = target as Record<string, unknown>;
+  if ("secureManager" in t || typeof t.setLocalDescription === "function") {
+    const missing: string[] = [];
+    const sm = t.secureManager as Record<string, unknown> | undefined;
+    if (sm === null || typeof sm !== "object") missing.push("pc.secureManager");
+    else {
+      if (typeof sm.createTransport !== "function") missing.push("pc.secureManager.createTransport");
+      if (!Array.isArray(sm.iceTransports)) missing.push("pc.secureManager.iceTransports");
+    }
+    const config = t.config as Record<string, unknown> | undefined;
+    if (config === null || typeof config !== "object") missing.push("pc.config");
+    if (typeof t.iceGatheringState !== "string") missing.push("pc.iceGatheringState");
+    if (!("localDescription" in t)) missing.push("pc.localDescription");
+    if (typeof t.close !== "function") missing.push("pc.close");
+    if (missing.length > 0) throw new UnsupportedWeriftError(missing);
+    for (const iceTransport of (sm as unknown as WeriftSecureManager).iceTransports) {
+      checkConnection(iceTransport?.connection, "pc.secureManager.iceTransports[].connection");
+    }
+    return { kind: "peer-connection", pc: target as WeriftPeerConnection };
+  }
+  checkConnection(target, "connection");
+  return { kind: "connection", connection: target as WeriftConnection };
+}
+
+/** Throw {@link UnsupportedWeriftError} unless `value` has every `Connection` member the adapter hooks. */
+export function checkConnection(value: unknown, name: string): asserts value is WeriftConnection {
+  if (value === null || typeof value !== "object") throw new UnsupportedWeriftError([name]);
+  const c = value as Record<string, unknown>;
+  const missing: string[] = [];
+  // Fields the adapter turns into accessors: they must be plain, reconfigurable own data properties.
+  for (const field of ["localUsername", "localPassword"] as const) {
+    const d = Object.getOwnPropertyDescriptor(c, field);
+    if (d === undefined || !d.configurable || !("value" in d) || typeof d.value !== "string") {
+      missing.push(`${name}.${field}`);
+    }
+  }
+  const stun = Object.getOwnPropertyDescriptor(c, "stunServer");
+  if (stun === undefined || !stun.configurable || !("value" in stun)) missing.push(`${name}.stunServer`);
+  if (c.userHistory === null || typeof c.userHistory !== "object") missing.push(`${name}.userHistory`);
+  if (typeof c.generation !== "number") missing.push(`${name}.generation`);
+  if (typeof c.localCandidatesStart !== "boolean") missing.push(`${name}.localCandidatesStart`);
+  if (!Array.isArray(c.protocols)) missing.push(`${name}.protocols`);
+  for (const method of ["ensureProtocol", "getCandidatePromises", "appendLocalCandidate", "close"] as const) {
+    if (typeof c[method] !== "function") missing.push(`${name}.${method}`);
+  }
+  if (missing.length > 0) throw new UnsupportedWeriftError(missing);
+}
+
+/** The `StunProtocol` type string of werift's UDP protocol. */
+const STUN_PROTOCOL_TYPE = "stun";
+
+/** Whether `protocol` is werift's UDP `StunProtocol` (TCP and TURN protocols keep their own sockets). */
+export function isUdpStunProtocol(protocol: unknown): boolean {
+  return (
+    protocol !== null &&
+    typeof protocol === "object" &&
+    (protocol as { type?: unknown }).type === STUN_PROTOCOL_TYPE
+  );
+}
+
+/**
+ * Check a UDP `StunProtocol` has the two members the adapter uses; a list of what's missing, empty when
+ * all is well. (A protocol only exists once gathering starts, so this can't run at attach time.)
+ */
+export function missingProtocolMembers(protocol: object): string[] {
+  const p = protocol as Record<string, unknown>;
+  const missing: string[] = [];
+  const made = Object.getOwnPropertyDescriptor(p, "connectionMade");
+  if (made === undefined || typeof made.value !== "function" || !made.writable) {
+    missing.push("StunProtocol.connectionMade");
+  }
+  if (typeof p.datagramReceived !== "function") missing.push("StunProtocol.datagramReceived");
+  return missing;
+}
+
+/** werift's `Candidate` constructor, from a candidate werift made, or `undefined` if it doesn't look like one. */
+export function candidateConstructorOf(candidate: unknown): WeriftCandidateConstructor | undefined {
+  if (candidate === null || typeof candidate !== "object") return undefined;
+  const ctor = (candidate as { constructor?: unknown }).constructor;
+  if (typeof ctor !== "function" || ctor === Object) return undefined;
+  return ctor as WeriftCandidateConstructor;
+}

@@ -1,0 +1,162 @@
+/**
+ * Options of `attachUDPMux()`, their defaults and their validation. Addresses are IP literals only: the
+ * adapter never resolves a host name.
+ */
+import type { AddressInfo } from "node:net";
+import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
+import type { Family } from "../address.js";
+import { invalidArgType, invalidArgValue } from "../errors.js";
+
+/** A STUN server, by IP address (never a host name: the adapter resolves nothing). */
+export interface StunServer {
+  address: string;
+  port: number;
+}
+
+/** Options of {@link attachUDPMux}. */
+export interface AttachUDPMuxOptions {
+  /**
+   * The IP addresses to advertise as host candidates, all with the mux's port. Use it for a NAT 1:1 or
+   * cloud public IP, or to pick interfaces. Each must be of a family the mux listens on.
+   * @default the mux's bound address; when it is bound to a wildcard (`0.0.0.0`, `::`), every
+   * non-internal, non-link-local interface address of that family
+   */
+  announcedAddresses?: string[];
+  /**
+   * STUN servers to learn server-reflexive candidates from, queried through the mux's socket with
+   * `mux.getXorMappedAddress()` (one request per server per cache period, shared by every agent). werift's
+   * own STUN gathering (its `stun.l.google.com` default and any STUN entry of `iceServers`) is always off
+   * for attached agents: no STUN server is contacted unless it is listed here.
+   * @default []
+   */
+  stunServers?: StunServer[];
+}
+
+/** The addresses an agent advertises in one family: the first owns werift's host protocol. */
+export interface FamilyPlan {
+  family: Family;
+  /** The mux's socket address for this family (its port goes on every candidate). */
+  local: AddressInfo;
+  /** Announced addresses of this family, in the caller's order; never empty. */
+  addresses: string[];
+}
+
+/** Options checked and filled in, per family. */
+export interface ResolvedAttachOptions {
+  families: FamilyPlan[];
+  stunServers: (StunServer & { family: Family })[];
+}
+
+function familyOfIp(address: string): Family | undefined {
+  const v = isIP(address);
+  return v === 4 ? "IPv4" : v === 6 ? "IPv6" : undefined;
+}
+
+function isWildcard(address: string): boolean {
+  return address === "0.0.0.0" || address === "::";
+}
+
+function isLinkLocal(address: string, family: Family): boolean {
+  return family === "IPv4" ? address.startsWith("169.254.") : /^fe[89ab]/i.test(address);
+}
+
+/** Every non-internal, non-link-local interface address of `family` (the wildcard default). */
+function interfaceAddresses(family: Family): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const info of list ?? []) {
+      if (info.internal || info.family !== family || isLinkLocal(info.address, family)) continue;
+      if (!out.includes(info.address)) out.push(info.address);
+    }
+  }
+  return out;
+}
+
+/** Check `options` against the mux's listen addresses; throw a `TypeError` naming the first bad value. */
+export function resolveAttachOptions(
+  options: AttachUDPMuxOptions | undefined,
+  listen: AddressInfo[],
+): ResolvedAttachOptions {
+  if (options !== undefined && (options === null || typeof options !== "object")) {
+    throw invalidArgType("options", "an object", options);
+  }
+  const byFamily = new Map<Family, FamilyPlan>();
+  for (const info of listen) {
+    const family = info.family as Family;
+    if (!byFamily.has(family)) byFamily.set(family, { family, local: info, addresses: [] });
+  }
+
+  const announced = options?.announcedAddresses;
+  if (announced === undefined) {
+    for (const info of listen) {
+      const plan = byFamily.get(info.family as Family)!;
+      const found = isWildcard(info.address) ? interfaceAddresses(plan.family) : [info.address];
+      for (const address of found) if (!plan.addresses.includes(address)) plan.addresses.push(address);
+    }
+  } else {
+    if (!Array.isArray(announced)) {
+      throw invalidArgType("options.announcedAddresses", "an array of IP addresses", announced);
+    }
+    for (const [i, address] of announced.entries()) {
+      const name = `options.announcedAddresses[${i}]`;
+      if (typeof address !== "string") throw invalidArgType(name, "an IP address string", address);
+      const family = familyOfIp(address);
+      if (family === undefined || address.includes("%")) {
+        throw invalidArgValue(name, "an IP address (no host name, no zone id)", address);
+      }
+      const plan = byFamily.get(family);
+      if (plan === undefined) {
+        throw invalidArgValue(
+          name,
+          `an address of a family the mux listens on (${[...byFamily.keys()]})`,
+          address,
+        );
+      }
+      if (isWildcard(address)) throw invalidArgValue(name, "a unicast address, not a wildcard", address);
+      if (!plan.addresses.includes(address)) plan.addresses.push(address);
+    }
+  }
+
+  const servers = options?.stunServers ?? [];
+  if (!Array.isArray(servers)) {
+    throw invalidArgType("options.stunServers", "an array of { address, port }", servers);
+  }
+  const stunServers = servers.map((server, i) => {
+    const name = `options.stunServers[${i}]`;
+    if (server === null || typeof server !== "object") throw invalidArgType(name, "an object", server);
+    if (typeof server.address !== "string") {
+      throw invalidArgType(`${name}.address`, "an IP address string", server.address);
+    }
+    const family = familyOfIp(server.address);
+    if (family === undefined) {
+      throw invalidArgValue(
+        `${name}.address`,
+        "an IP address (host names are never resolved)",
+        server.address,
+      );
+    }
+    if (!byFamily.has(family)) {
+      throw invalidArgValue(
+        `${name}.address`,
+        `an address of a family the mux listens on (${[...byFamily.keys()]})`,
+        server.address,
+      );
+    }
+    if (typeof server.port !== "number") throw invalidArgType(`${name}.port`, "a number", server.port);
+    if (!Number.isInteger(server.port) || server.port < 1 || server.port > 65535) {
+      throw invalidArgValue(`${name}.port`, "an integer from 1 to 65535", server.port);
+    }
+    if (byFamily.get(family)!.addresses.length === 0) {
+      throw invalidArgValue(
+        `${name}.address`,
+        `an address of a family with an announced host address (srflx candidates relate to one)`,
+        server.address,
+      );
+    }
+    return { address: server.address, port: server.port, family };
+  });
+
+  // A family with nothing to announce gets no host protocol, so the agent doesn't use it.
+  return { families: [...byFamily.values()].filter((plan) => plan.addresses.length > 0), stunServers };
+}
