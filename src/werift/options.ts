@@ -86,6 +86,16 @@ export function resolveAttachOptions(
     const family = info.family as Family;
     if (!byFamily.has(family)) byFamily.set(family, { family, local: info, addresses: [] });
   }
+  // A udp6 socket on "::" is dual-stack unless ipv6Only (which the mux doesn't expose): IPv4 addresses may
+  // be announced explicitly; the default stays with the socket's own family.
+  const v6 = byFamily.get("IPv6");
+  if (v6 !== undefined && !byFamily.has("IPv4") && isWildcard(v6.local.address)) {
+    byFamily.set("IPv4", {
+      family: "IPv4",
+      local: { address: "0.0.0.0", family: "IPv4", port: v6.local.port },
+      addresses: [],
+    });
+  }
 
   const announced = options?.announcedAddresses;
   if (announced === undefined) {

@@ -1,0 +1,347 @@
+/**
+ * AgentBinding: one werift ICE `Connection` running on a UDPMux instead of sockets of its own.
+ *
+ * What it does to the agent instance (see `internals.ts` for why these are the seams):
+ * 1. Routing follows the agent's live ufrags. `localUsername` and `localPassword` become accessors, so
+ *    every assignment — `restart()`, werift's credential inheritance, the caller — registers the new ufrag
+ *    with the mux (`getConn(ufrag, addr, { password })`) at once. Old ufrags stay registered, because
+ *    werift keeps answering checks for every ufrag in `userHistory`, up to {@link MAX_UFRAGS_PER_AGENT}.
+ *    A ufrag another agent on the mux already owns is replaced by a fresh one before it is advertised.
+ * 2. Gathering: `getCandidatePromises` gathers on the first announced address of each IP family instead of
+ *    the machine's interfaces, and `ensureProtocol` swaps the `StunProtocol`'s `connectionMade` (which would
+ *    bind a socket) for one that installs a {@link MuxTransport}. The other announced addresses and the
+ *    srflx candidates of `options.stunServers` are added as candidates of their own.
+ * 3. `stunServer` is pinned to `undefined`: werift's own srflx gathering (and its stun.l.google.com
+ *    default) never runs. TURN and TCP protocols are left alone, with their own sockets.
+ * 4. Close, both ways: `connection.close()` removes every ufrag (and with them every address and
+ *    transaction) from the mux; a conn closed under the agent (the mux closing, `removeConnByUfrag`)
+ *    closes the agent's target.
+ */
+import type { Family } from "../address.js";
+import type { UDPMux } from "../mux.js";
+import type { MuxedConnection } from "../muxed-connection.js";
+import { hostCandidate, srflxCandidate } from "./candidates.js";
+import { UnsupportedWeriftError } from "./errors.js";
+import type { WeriftCandidate, WeriftConnection, WeriftStunProtocol } from "./internals.js";
+import { candidateConstructorOf, isUdpStunProtocol, missingProtocolMembers } from "./internals.js";
+import { weriftLog as log } from "./log.js";
+import type { FamilyPlan, ResolvedAttachOptions } from "./options.js";
+import type { UfragRegistry } from "./registry.js";
+import { MuxTransport, type TransportOwner } from "./transport.js";
+
+/**
+ * Local ufrags one agent keeps registered. werift never prunes `userHistory`, but a peer only uses the
+ * current ufrag and, during an ICE restart, the one before; 8 generations is ample while bounding what
+ * repeated restarts can hold in the mux.
+ */
+export const MAX_UFRAGS_PER_AGENT = 8;
+
+/** The mux operations the adapter uses. */
+export type MuxForWerift = Pick<
+  UDPMux,
+  "closed" | "getConn" | "getListenAddresses" | "getXorMappedAddress" | "removeConnByUfrag"
+>;
+
+/** The agent's host protocol in one family, once werift made it. */
+interface HostSide {
+  readonly plan: FamilyPlan;
+  readonly protocol: WeriftStunProtocol;
+  readonly transport: MuxTransport;
+  /** Settles after werift's own continuation gave the protocol its host candidate. */
+  readonly ready: Promise<void>;
+}
+
+export class AgentBinding implements TransportOwner {
+  readonly #connection: WeriftConnection;
+  readonly #mux: MuxForWerift;
+  readonly #options: ResolvedAttachOptions;
+  readonly #registry: UfragRegistry;
+  /** Close whatever the caller attached (this agent, or its RTCPeerConnection). */
+  readonly #closeTarget: () => void;
+  /** Registered ufrags, oldest first, each with its conn per family. */
+  readonly #ufrags = new Map<string, Map<Family, MuxedConnection>>();
+  readonly #hosts = new Map<Family, HostSide>();
+  /** Aborts srflx queries in flight when the agent closes. */
+  readonly #abort = new AbortController();
+  #ufrag: string;
+  #password: string;
+  #detached = false;
+  #sendErrors = 0;
+
+  /**
+   * Hook `connection`. Everything that can fail (a closed mux) happens before the agent is touched.
+   * @throws MuxClosedError
+   */
+  constructor(
+    connection: WeriftConnection,
+    mux: MuxForWerift,
+    options: ResolvedAttachOptions,
+    registry: UfragRegistry,
+    closeTarget: () => void,
+  ) {
+    this.#connection = connection;
+    this.#mux = mux;
+    this.#options = options;
+    this.#registry = registry;
+    this.#closeTarget = closeTarget;
+    this.#password = connection.localPassword;
+    this.#ufrag = connection.localUsername;
+    if (registry.ownerOf(this.#ufrag) !== undefined) {
+      const taken = this.#ufrag;
+      this.#ufrag = registry.fresh();
+      connection.userHistory[this.#ufrag] = this.#password;
+      log("ufrag %s is taken on this mux: the agent uses %s", taken, this.#ufrag);
+    }
+    this.#register(this.#ufrag); // throws ERR_MUX_CLOSED before anything is hooked
+    this.#hook();
+  }
+
+  get sendErrors(): number {
+    return this.#sendErrors;
+  }
+
+  // ---- hooks ---------------------------------------------------------------------------------------
+
+  #hook(): void {
+    const c = this.#connection;
+    Object.defineProperty(c, "localUsername", {
+      configurable: true,
+      enumerable: true,
+      get: () => this.#ufrag,
+      set: (value: string) => this.#onUfragAssigned(value),
+    });
+    Object.defineProperty(c, "localPassword", {
+      configurable: true,
+      enumerable: true,
+      get: () => this.#password,
+      set: (value: string) => this.#onPasswordAssigned(value),
+    });
+    Object.defineProperty(c, "stunServer", {
+      configurable: true,
+      enumerable: true,
+      get: () => undefined,
+      set: (value: unknown) => {
+        if (value !== undefined)
+          log("ignored werift STUN server %o: srflx comes from options.stunServers", value);
+      },
+    });
+
+    const ensureProtocol = c.ensureProtocol;
+    c.ensureProtocol = (protocol: unknown): void => {
+      ensureProtocol.call(c, protocol);
+      if (isUdpStunProtocol(protocol)) this.#takeOver(protocol as WeriftStunProtocol);
+    };
+
+    const getCandidatePromises = c.getCandidatePromises;
+    c.getCandidatePromises = (_addresses: string[], timeout?: number): Promise<unknown>[] => {
+      // werift's host addresses are the machine's interfaces; ours are the announced ones, one host
+      // protocol per family (the mux has one socket per family to offer).
+      const primaries = this.#options.families.map((plan) => plan.addresses[0]!);
+      const promises = getCandidatePromises.call(c, primaries, timeout);
+      return [...promises, ...this.#extraCandidates(timeout)];
+    };
+
+    const close = c.close;
+    c.close = (): Promise<void> => {
+      this.detach();
+      return close.call(c);
+    };
+  }
+
+  /** Replace the bind of a UDP `StunProtocol` by a mux transport. Never lets werift bind a socket. */
+  #takeOver(protocol: WeriftStunProtocol): void {
+    const missing = missingProtocolMembers(protocol);
+    if (missing.length > 0) {
+      log("unsupported StunProtocol (missing %o): no host candidate", missing);
+      throw new UnsupportedWeriftError(missing); // werift logs it; the address gets no candidate
+    }
+    protocol.connectionMade = async (useIpv4: boolean): Promise<void> => {
+      const family: Family = useIpv4 ? "IPv4" : "IPv6";
+      if (this.#detached) throw new Error("the agent is closed");
+      const plan = this.#options.families.find((p) => p.family === family);
+      if (plan === undefined) throw new Error(`udpmux: no announced ${family} address`);
+      if (this.#hosts.has(family)) throw new Error(`udpmux: a second ${family} host protocol`);
+      const transport = new MuxTransport(this, family, plan.local, protocol);
+      protocol.transport = transport;
+      // werift gives the protocol its host candidate in the continuation of this call; a macrotask later
+      // that has certainly run (microtasks drain first).
+      const ready = new Promise<void>((resolve) => setImmediate(resolve));
+      this.#hosts.set(family, { plan, protocol, transport, ready });
+      for (const conns of this.#ufrags.values()) conns.get(family)?.on("message", transport.receive);
+    };
+  }
+
+  // ---- ufrags --------------------------------------------------------------------------------------
+
+  #onUfragAssigned(value: string): void {
+    if (this.#detached || typeof value !== "string" || this.#ufrags.has(value)) {
+      this.#ufrag = value;
+      return;
+    }
+    let ufrag = value;
+    if (this.#registry.ownerOf(ufrag) !== undefined) {
+      ufrag = this.#registry.fresh();
+      log("ufrag %s is taken on this mux: the agent uses %s", value, ufrag);
+    }
+    this.#ufrag = ufrag;
+    try {
+      this.#register(ufrag);
+    } catch (err) {
+      // The mux is closed (or werift made an invalid ufrag): the agent can't be reached any more.
+      log("ufrag %s: cannot register (%O); closing the agent", ufrag, err);
+      this.#scheduleClose();
+    }
+  }
+
+  #onPasswordAssigned(value: string): void {
+    this.#password = value;
+    if (this.#detached || typeof value !== "string" || value.length === 0) return;
+    for (const conn of this.#ufrags.get(this.#ufrag)?.values() ?? []) conn.setPassword(value);
+  }
+
+  /** Route checks for `ufrag` (every family the agent announces) to this agent. */
+  #register(ufrag: string): void {
+    const conns = new Map<Family, MuxedConnection>();
+    try {
+      for (const plan of this.#options.families) {
+        const conn = this.#mux.getConn(ufrag, { address: plan.addresses[0]! }, { password: this.#password });
+        conns.set(plan.family, conn);
+      }
+    } catch (err) {
+      for (const conn of conns.values()) conn.close();
+      throw err;
+    }
+    this.#registry.claim(ufrag, this);
+    this.#ufrags.set(ufrag, conns);
+    for (const [family, conn] of conns) {
+      conn.once("close", () => this.#onConnClosed(ufrag, conn));
+      const host = this.#hosts.get(family);
+      if (host !== undefined) conn.on("message", host.transport.receive);
+    }
+    while (this.#ufrags.size > MAX_UFRAGS_PER_AGENT) {
+      const oldest = this.#ufrags.keys().next().value as string;
+      log("ufrag %s: more than %d generations, no longer routed", oldest, MAX_UFRAGS_PER_AGENT);
+      this.#unregister(oldest);
+    }
+  }
+
+  #unregister(ufrag: string): void {
+    const conns = this.#ufrags.get(ufrag);
+    if (conns === undefined) return;
+    this.#ufrags.delete(ufrag); // first: the conns' 'close' then reads as ours, not as the mux's
+    this.#registry.release(ufrag, this);
+    for (const conn of conns.values()) conn.close();
+  }
+
+  /** A conn of ours closed. If we didn't close it, the mux did (or someone removed our ufrag). */
+  #onConnClosed(ufrag: string, conn: MuxedConnection): void {
+    if (this.#detached || this.#ufrags.get(ufrag)?.get(conn.family) !== conn) return;
+    log("ufrag %s: conn closed under the agent (mux closed: %s); closing the agent", ufrag, this.#mux.closed);
+    this.#scheduleClose();
+  }
+
+  #scheduleClose(): void {
+    if (this.#detached) return;
+    queueMicrotask(() => this.#closeTarget());
+  }
+
+  // ---- candidates ----------------------------------------------------------------------------------
+
+  /** Host candidates for the announced addresses after the first, and srflx candidates; one gather's worth. */
+  #extraCandidates(timeout: number | undefined): Promise<WeriftCandidate | undefined>[] {
+    const generation = this.#connection.generation;
+    const ufrag = this.#ufrag;
+    const out: Promise<WeriftCandidate | undefined>[] = [];
+    for (const plan of this.#options.families) {
+      for (const [i, address] of plan.addresses.entries()) {
+        if (i === 0) continue; // werift's own host protocol advertises the first
+        out.push(
+          this.#appendWhenReady(plan.family, (Candidate) =>
+            hostCandidate({ Candidate, generation, ufrag }, address, plan.local.port, i),
+          ),
+        );
+      }
+    }
+    // werift-ice passes 5 (seconds); werift 0.25 its `iceStunGatherTimeout`, possibly undefined.
+    const timeoutMs = typeof timeout === "number" && timeout > 0 ? Math.ceil(timeout * 1000) : undefined;
+    for (const [i, server] of this.#options.stunServers.entries()) {
+      const mapped = this.#mux.getXorMappedAddress(
+        { address: server.address, port: server.port },
+        { signal: this.#abort.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+      );
+      out.push(
+        mapped.then(
+          (address) =>
+            this.#appendWhenReady(server.family, (Candidate, base) =>
+              srflxCandidate({ Candidate, generation, ufrag }, address, base, server, i),
+            ),
+          (err: unknown) => {
+            log("srflx from %s:%d failed: %O", server.address, server.port, err);
+            return undefined;
+          },
+        ),
+      );
+    }
+    return out;
+  }
+
+  /** Once the family's host protocol has its candidate, build one more candidate and advertise it. */
+  async #appendWhenReady(
+    family: Family,
+    build: (
+      Candidate: NonNullable<ReturnType<typeof candidateConstructorOf>>,
+      base: { address: string; port: number },
+    ) => WeriftCandidate,
+  ): Promise<WeriftCandidate | undefined> {
+    const host = this.#hosts.get(family);
+    if (host === undefined) return undefined; // the host protocol failed: nothing to relate to
+    await host.ready;
+    const base = host.protocol.localCandidate;
+    const Candidate = candidateConstructorOf(base);
+    if (this.#detached || base === undefined || Candidate === undefined) return undefined;
+    const candidate = build(Candidate, { address: base.host, port: base.port });
+    this.#connection.appendLocalCandidate(candidate);
+    return candidate;
+  }
+
+  // ---- TransportOwner ------------------------------------------------------------------------------
+
+  sendConn(family: Family): MuxedConnection | undefined {
+    return this.#ufrags.get(this.#ufrag)?.get(family) ?? lastConn(this.#ufrags, family);
+  }
+
+  sendFailed(family: Family, err: unknown): void {
+    this.#sendErrors++;
+    log("send (%s) failed: %O", family, err);
+  }
+
+  // ---- close ---------------------------------------------------------------------------------------
+
+  /** Forget the agent in the mux: every ufrag, with its addresses and transactions. Idempotent. */
+  detach(): void {
+    if (this.#detached) return;
+    this.#detached = true;
+    this.#abort.abort(new Error("the werift agent closed"));
+    for (const host of this.#hosts.values()) host.transport.markClosed();
+    for (const ufrag of [...this.#ufrags.keys()]) {
+      const conns = this.#ufrags.get(ufrag)!;
+      this.#ufrags.delete(ufrag);
+      this.#registry.release(ufrag, this);
+      for (const conn of conns.values()) {
+        const host = this.#hosts.get(conn.family);
+        if (host !== undefined) conn.off("message", host.transport.receive);
+        conn.close();
+      }
+    }
+  }
+}
+
+/** The newest registered conn of `family` (the current ufrag's, when werift set an unregistrable one). */
+function lastConn(
+  ufrags: Map<string, Map<Family, MuxedConnection>>,
+  family: Family,
+): MuxedConnection | undefined {
+  let found: MuxedConnection | undefined;
+  for (const conns of ufrags.values()) found = conns.get(family) ?? found;
+  return found;
+}

@@ -1,0 +1,111 @@
+/**
+ * `attachUDPMux(target, mux, options?)`: run a werift agent — a werift-ice `Connection`, werift's own
+ * `Connection`, or a werift `RTCPeerConnection` — on a {@link UDPMux} instead of sockets of its own.
+ */
+import { invalidArgType, invalidArgValue, MuxClosedError } from "../errors.js";
+import type { UDPMux } from "../mux.js";
+import { AgentBinding, type MuxForWerift } from "./agent.js";
+import { AlreadyGatheringError, BundlePolicyError } from "./errors.js";
+import type { WeriftConnection, WeriftPeerConnection } from "./internals.js";
+import { checkConnection, detectTarget } from "./internals.js";
+import { weriftLog as log } from "./log.js";
+import { type AttachUDPMuxOptions, type ResolvedAttachOptions, resolveAttachOptions } from "./options.js";
+import { markAttached, registryFor } from "./registry.js";
+
+/** The bundle policy a peer connection on a mux must use (see {@link BundlePolicyError}). */
+const REQUIRED_BUNDLE_POLICY = "max-bundle";
+
+/**
+ * Run a werift agent on `mux`: its host candidates become `options.announcedAddresses` (default: the
+ * mux's address) with the mux's port, every datagram goes through the mux's socket, and no socket of its
+ * own is bound for UDP. Call it right after creating the agent — before `gatherCandidates()`, or for an
+ * `RTCPeerConnection` before `setLocalDescription()`.
+ *
+ * - werift's own STUN gathering is turned off (its `stun.l.google.com` default and any STUN entry of
+ *   `iceServers`); srflx candidates come only from `options.stunServers`. TURN keeps its own sockets.
+ * - Closing the agent (or the peer connection) removes it from the mux; closing the mux closes the agent
+ *   (or the peer connection).
+ * - An `RTCPeerConnection` must be created with `bundlePolicy: "max-bundle"`.
+ *
+ * @returns `target`
+ * @throws {AlreadyGatheringError} `ERR_ALREADY_GATHERING`: the agent already started gathering.
+ * @throws {UnsupportedWeriftError} `ERR_UNSUPPORTED_WERIFT`: `target` lacks a werift internal the adapter
+ *   hooks (the error names it and the supported versions); nothing was changed.
+ * @throws {BundlePolicyError} `ERR_BUNDLE_POLICY`: a peer connection without `max-bundle`.
+ * @throws {MuxClosedError} `ERR_MUX_CLOSED`: the mux is closed.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE`: a bad argument or option, or a
+ *   target that is already attached.
+ */
+export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?: AttachUDPMuxOptions): T {
+  if (target === null || typeof target !== "object") {
+    throw invalidArgType("target", "a werift Connection or RTCPeerConnection", target);
+  }
+  if (mux === null || typeof mux !== "object" || typeof (mux as Partial<UDPMux>).getConn !== "function") {
+    throw invalidArgType("mux", "a UDPMux", mux);
+  }
+  if (mux.closed) throw new MuxClosedError();
+  const detected = detectTarget(target);
+  const resolved = resolveAttachOptions(options, mux.getListenAddresses());
+  if (detected.kind === "connection") {
+    if (isGathering(detected.connection)) throw new AlreadyGatheringError();
+    claim(target);
+    const connection = detected.connection;
+    new AgentBinding(connection, mux, resolved, registryFor(mux), () => closeQuietly(connection));
+  } else {
+    attachPeerConnection(detected.pc, mux, resolved);
+  }
+  return target;
+}
+
+function claim(target: object): void {
+  if (!markAttached(target)) {
+    throw invalidArgValue("target", "a werift agent not attached to a UDP mux yet", target);
+  }
+}
+
+/** Whether the agent has begun gathering (or has protocols, i.e. sockets, already). */
+function isGathering(connection: WeriftConnection): boolean {
+  return connection.localCandidatesStart || connection.protocols.length > 0;
+}
+
+/**
+ * A peer connection's ICE transports are made by `secureManager.createTransport()`, lazily (on
+ * `createDataChannel`, `addTransceiver`, a remote offer): wrap it so each new transport's agent is bound,
+ * and bind the ones that exist already.
+ */
+function attachPeerConnection(
+  pc: WeriftPeerConnection,
+  mux: MuxForWerift,
+  options: ResolvedAttachOptions,
+): void {
+  const policy = pc.config.bundlePolicy;
+  if (policy !== REQUIRED_BUNDLE_POLICY) throw new BundlePolicyError(String(policy));
+  const manager = pc.secureManager;
+  const existing = manager.iceTransports.map((t) => t.connection);
+  if (pc.localDescription != null || pc.iceGatheringState !== "new" || existing.some(isGathering)) {
+    throw new AlreadyGatheringError();
+  }
+  claim(pc);
+  const registry = registryFor(mux);
+  const closePc = () => closeQuietly(pc);
+  const bindings: AgentBinding[] = [];
+  try {
+    for (const connection of existing)
+      bindings.push(new AgentBinding(connection, mux, options, registry, closePc));
+  } catch (err) {
+    for (const binding of bindings) binding.detach();
+    throw err;
+  }
+  const createTransport = manager.createTransport;
+  manager.createTransport = (...args: unknown[]) => {
+    const dtlsTransport = createTransport.apply(manager, args);
+    const connection: unknown = dtlsTransport?.iceTransport?.connection;
+    checkConnection(connection, "iceTransport.connection");
+    new AgentBinding(connection, mux, options, registry, closePc);
+    return dtlsTransport;
+  };
+}
+
+function closeQuietly(target: { close(): Promise<void> }): void {
+  target.close().catch((err: unknown) => log("closing the werift agent failed: %O", err));
+}

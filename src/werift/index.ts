@@ -1,0 +1,13 @@
+/**
+ * `udpmux/werift`: every ICE agent of werift-ice and werift's `RTCPeerConnection` on one UDP port.
+ * Imports nothing from werift at runtime; werift and werift-ice are optional peer dependencies.
+ */
+export { MAX_UFRAGS_PER_AGENT } from "./agent.js";
+export { attachUDPMux } from "./attach.js";
+export {
+  AlreadyGatheringError,
+  BundlePolicyError,
+  SUPPORTED_WERIFT_VERSIONS,
+  UnsupportedWeriftError,
+} from "./errors.js";
+export type { AttachUDPMuxOptions, StunServer } from "./options.js";
