@@ -4,16 +4,20 @@
  * 20 clients connect at once, each echoes 100 payloads of 1–16 KiB on an ordered and on an unordered
  * channel and checks every byte. 5 of them restart ICE halfway: the restart starts while messages are in
  * flight, and the last quarter of each stream is only sent once the client selected a candidate pair of the
- * new ICE generation, so those echoes prove the restarted path.
+ * new ICE generation, so those echoes prove the restarted path. The same run against plain werift (a
+ * socket per peer connection) is the control.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
-import { type EchoServer, iceUfrag, startEchoServer } from "./harness/echo-server.js";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { iceUfrag, udpCandidatePorts } from "./harness/echo-server.js";
+import { explainFailure, within } from "./harness/failure.js";
 import {
   assertLoopbackOnlyNamespace,
+  countUdpHandles,
   installNetworkGuard,
   type NetworkGuard,
+  udpHandlesSettle,
 } from "./harness/network-guard.js";
-import { within } from "./harness/timeout.js";
+import { type InteropServer, startMuxServer, startPlainServer } from "./harness/servers.js";
 import { WrtcEchoClient } from "./harness/wrtc-client.js";
 
 const CLIENTS = 20;
@@ -24,26 +28,25 @@ const RESTART_AT = 50;
 /** ...and payloads from this one on wait until it is done. */
 const RESUME_AT = 75;
 
-interface Outcome {
-  echoed: number;
-  /** ICE ufrags of the client's offers and the server's answers, before and after the restart. */
-  ufrags?: { offers: [string?, string?]; answers: [string?, string?] };
+interface Run {
+  /** Verified echoes per client (both channels). */
+  echoed: number[];
+  /** UDP handles of this process while all clients were connected, and after the echo. */
+  udpHandles: { connected: number; echoed: number };
+  /** The server port each client's selected candidate pair uses, after the echo (restarts included). */
+  selectedServerPorts: (number | undefined)[];
 }
 
-/** Connects CLIENTS clients to `server`, runs the echo (with restarts) and returns what each one saw. */
-async function runClients(server: EchoServer, clients: WrtcEchoClient[]): Promise<Outcome[]> {
-  await within(
-    30_000,
-    "connecting the clients",
-    Promise.all(clients.map((client) => client.connect(server.url))),
-  );
-  return within(
+/** Connects the clients to `server` at once, runs the echo (with restarts) and returns what they saw. */
+async function run(server: InteropServer, clients: WrtcEchoClient[]): Promise<Run> {
+  await within(30_000, "connecting", Promise.all(clients.map((client) => client.connect(server.url))));
+  const connected = countUdpHandles();
+  const echoed = await within(
     90_000,
     "echoing",
     Promise.all(
-      clients.map(async (client, i): Promise<Outcome> => {
+      clients.map(async (client, i) => {
         const restarts = i < RESTARTING;
-        const firstOffer = client.pc.localDescription!.sdp;
         let startRestart!: () => void;
         const restarted = new Promise<void>((resolve) => {
           startRestart = resolve;
@@ -56,32 +59,53 @@ async function runClients(server: EchoServer, clients: WrtcEchoClient[]): Promis
           }),
           client.echo(client.unordered, 2 * i + 1, MESSAGES, { hold }),
         ]);
-        if (!restarts) return { echoed: ordered + unordered };
-        await restarted;
-        return {
-          echoed: ordered + unordered,
-          ufrags: {
-            offers: [iceUfrag(firstOffer), iceUfrag(client.pc.localDescription!.sdp)],
-            answers: [iceUfrag(client.answers[0]!), iceUfrag(client.answers[1] ?? "")],
-          },
-        };
+        return ordered + unordered;
       }),
     ),
   );
+  const selected = await Promise.all(clients.map((client) => client.selectedPair()));
+  return {
+    echoed,
+    udpHandles: { connected, echoed: countUdpHandles() },
+    selectedServerPorts: selected.map((pair) => pair?.remotePort),
+  };
 }
 
-describe("libwebrtc clients (@roamhq/wrtc) against werift", () => {
+/** The restart really happened, on both sides: new ufrags offered and answered, and the server agent uses them. */
+function expectRestarted(server: InteropServer, client: WrtcEchoClient): void {
+  const [offers, answers] = [client.offers.map(iceUfrag), client.answers.map(iceUfrag)];
+  expect(offers).toHaveLength(2);
+  expect(answers).toHaveLength(2);
+  expect(offers[1]).not.toBe(offers[0]);
+  expect(answers[1]).not.toBe(answers[0]);
+  const agent = server.peers.get(client.id!)!.iceTransports[0]!.connection;
+  expect([agent.localUsername, agent.remoteUsername]).toEqual([answers[1], offers[1]]);
+}
+
+describe("libwebrtc clients (@roamhq/wrtc) against a werift server", () => {
   let guard: NetworkGuard;
-  let server: EchoServer | undefined;
+  let server: InteropServer | undefined;
   let clients: WrtcEchoClient[] = [];
 
-  beforeAll(() => assertLoopbackOnlyNamespace());
+  const explain = async () => [
+    ...(await Promise.all(clients.map((client) => client.describe()))),
+    ...[...(server?.logs ?? [])].map(([id, log]) => `server ${id}\n  ${log.join("\n  ")}`),
+    ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
+  ];
+
+  const createClients = () => {
+    clients = Array.from({ length: CLIENTS }, (_, i) => new WrtcEchoClient(`client${i}`));
+  };
+
+  /** UDP handles of this process before any server starts. */
+  let baseline = 0;
+
+  beforeAll(() => {
+    assertLoopbackOnlyNamespace();
+    baseline = countUdpHandles();
+  });
   beforeEach(() => {
     guard = installNetworkGuard();
-    onTestFailed(async () => {
-      for (const client of clients) console.error(await client.describe());
-      for (const [id, log] of server?.logs ?? []) console.error(`server ${id}\n  ${log.join("\n  ")}`);
-    });
   });
   afterEach(async () => {
     for (const client of clients) client.close();
@@ -89,27 +113,54 @@ describe("libwebrtc clients (@roamhq/wrtc) against werift", () => {
     await server?.close();
     server = undefined;
     guard.restore();
+    // Every socket of the server is closed, not leaked into the next test.
+    await udpHandlesSettle(baseline);
   });
 
-  it("control, werift without the mux: 20 clients echo, 5 restart ICE mid-stream", async () => {
-    server = await startEchoServer({
-      beforeAnswer(pc) {
-        // A plain werift peer queries stun.l.google.com even with `iceServers: []`; turn that off.
-        for (const transport of pc.iceTransports) transport.connection.stunServer = undefined;
-      },
-    });
-    clients = Array.from({ length: CLIENTS }, (_, i) => new WrtcEchoClient(`client${i}`));
-    const outcomes = await runClients(server, clients);
+  it("20 clients on one UDPMux: every byte echoed, 5 ICE restarts mid-stream, one socket, one port", async () => {
+    const mux = await startMuxServer();
+    server = mux;
+    createClients();
+    await explainFailure(async () => {
+      const result = await run(mux, clients);
 
-    expect(outcomes.map((outcome) => outcome.echoed)).toEqual(Array(CLIENTS).fill(2 * MESSAGES));
-    for (const [i, outcome] of outcomes.slice(0, RESTARTING).entries()) {
-      const { offers, answers } = outcome.ufrags!;
-      expect(offers[1]).not.toBe(offers[0]);
-      expect(answers[1]).not.toBe(answers[0]);
-      // The server's ICE agent moved to the new credentials on both sides.
-      const agent = server.peers.get(clients[i]!.id!)!.iceTransports[0]!.connection;
-      expect([agent.localUsername, agent.remoteUsername]).toEqual([answers[1], offers[1]]);
-    }
-    expect(guard.violations).toEqual([]);
+      expect(result.echoed).toEqual(Array(CLIENTS).fill(2 * MESSAGES));
+      for (const client of clients.slice(0, RESTARTING)) expectRestarted(mux, client);
+
+      // One UDP socket for the whole server, bound once, and nothing else bound in this process.
+      expect(guard.binds).toEqual(["127.0.0.1"]);
+      expect(result.udpHandles).toEqual({ connected: baseline + 1, echoed: baseline + 1 });
+      // Every answer (the restarts' too) advertises that socket's port and no other, and every client's
+      // selected pair reaches it.
+      expect(mux.answers).toHaveLength(CLIENTS + RESTARTING);
+      for (const answer of mux.answers) {
+        expect(udpCandidatePorts(answer).length).toBeGreaterThan(0);
+        expect(new Set(udpCandidatePorts(answer))).toEqual(new Set([mux.udpPort]));
+      }
+      expect(result.selectedServerPorts).toEqual(Array(CLIENTS).fill(mux.udpPort));
+      expect(mux.mux.stats().connections).toBeGreaterThanOrEqual(CLIENTS);
+      expect(guard.violations).toEqual([]);
+
+      // Closing the peer connections empties the mux.
+      await Promise.all([...mux.peers.values()].map((pc) => pc.close()));
+      expect(mux.mux.stats()).toMatchObject({ connections: 0, addresses: 0 });
+    }, explain);
+  });
+
+  it("control, plain werift (a socket per peer connection): the same run", async () => {
+    const plain = await startPlainServer();
+    server = plain;
+    createClients();
+    await explainFailure(async () => {
+      const result = await run(plain, clients);
+
+      expect(result.echoed).toEqual(Array(CLIENTS).fill(2 * MESSAGES));
+      for (const client of clients.slice(0, RESTARTING)) expectRestarted(plain, client);
+      // What the mux saves: without it, every peer connection binds a socket and advertises its own port.
+      expect(guard.binds).toHaveLength(CLIENTS);
+      expect(result.udpHandles.connected - baseline).toBe(CLIENTS);
+      expect(new Set(plain.answers.flatMap(udpCandidatePorts)).size).toBe(CLIENTS);
+      expect(guard.violations).toEqual([]);
+    }, explain);
   });
 });

@@ -115,6 +115,10 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       res.end(file.body);
       return;
     }
+    if (req.method === "GET" && req.url === "/favicon.ico") {
+      res.writeHead(204).end();
+      return;
+    }
     if (req.method !== "POST" || req.url !== "/offer") {
       res.writeHead(404).end();
       return;

@@ -104,3 +104,19 @@ export function installNetworkGuard(): NetworkGuard {
 export function countUdpHandles(): number {
   return process.getActiveResourcesInfo().filter((name) => name === "UDPWrap" || name === "UDPWRAP").length;
 }
+
+/**
+ * Resolves once this process holds at most `count` UDP handles (sockets finish closing a tick or more after
+ * `close()`), or rejects after `timeoutMs` with the number still open: a leak.
+ */
+export async function udpHandlesSettle(count: number, timeoutMs = 3_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (countUdpHandles() > count) {
+    if (performance.now() > deadline) {
+      throw new Error(
+        `${countUdpHandles()} UDP handles still open ${timeoutMs} ms after closing, expected ${count}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -65,6 +65,8 @@ export class WrtcEchoClient {
   readonly unordered: ClientDataChannel;
   /** Server-side id, known after `connect()`. */
   id: string | undefined;
+  /** Every offer this client sent and every answer it applied, in order (restarts included). */
+  readonly offers: string[] = [];
   readonly answers: string[] = [];
   private readonly started = performance.now();
 
@@ -163,6 +165,7 @@ export class WrtcEchoClient {
     await this.pc.setLocalDescription(offer);
     await gathered;
     const request: OfferRequest = { sdp: this.pc.localDescription!.sdp };
+    this.offers.push(request.sdp);
     if (this.id !== undefined) request.id = this.id;
     const response = await fetch(`${serverUrl}/offer`, {
       method: "POST",
