@@ -159,6 +159,11 @@ export class UDPMux implements AsyncIterable<Candidate> {
   readonly #acceptQueue: BoundedQueue<PendingCandidate>;
   readonly #acceptWaiters = new Set<AcceptWaiter>();
   readonly #stun: XorMappedAddressClient;
+  /**
+   * Rejecters of sends not yet called back. `dgram` never calls back a send that was still resolving its
+   * destination when the socket closed, so without this a closed socket would leave those writes hanging.
+   */
+  readonly #pendingSends = new Set<(err: unknown) => void>();
 
   #started = false;
   #closed = false;
@@ -557,9 +562,15 @@ export class UDPMux implements AsyncIterable<Candidate> {
   #rawSend(data: Uint8Array, address: string, port: number): Promise<number> {
     const to = this.#dualStack && familyOf(address) === "IPv4" ? `::ffff:${address}` : address;
     return new Promise<number>((resolve, reject) => {
+      this.#pendingSends.add(reject);
       try {
-        this.#socket.send(data, port, to, (err, bytes) => (err ? reject(err) : resolve(bytes)));
+        this.#socket.send(data, port, to, (err, bytes) => {
+          this.#pendingSends.delete(reject);
+          if (err) reject(err);
+          else resolve(bytes);
+        });
       } catch (err) {
+        this.#pendingSends.delete(reject);
         reject(err); // e.g. ERR_SOCKET_DGRAM_NOT_RUNNING: only this write fails
       }
     });
@@ -726,6 +737,10 @@ export class UDPMux implements AsyncIterable<Candidate> {
     this.#unclaimed.clear();
     if (this.#ownsSocket && !this.#socketClosed) {
       await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    }
+    if (this.#socketClosed) {
+      for (const fail of this.#pendingSends) fail(err);
+      this.#pendingSends.clear();
     }
     this.#socket.off("error", this.#onSocketError);
     this.#socket.off("close", this.#onSocketClose);
