@@ -103,8 +103,11 @@ interface ConnRecord {
   readonly conn: MuxedConnection;
   /** Associations owned, at most `maxAddressesPerUfrag`. */
   readonly addresses: Set<Association>;
-  /** Outstanding transaction keys, oldest first, at most `maxTransactionsPerConn`. */
-  readonly transactions: Set<string>;
+  /**
+   * Outstanding transaction keys, oldest first, at most `maxTransactionsPerConn`. Made by the conn's first
+   * request: an empty Set is ~180 bytes, and most conns of a server never send one.
+   */
+  transactions: Set<string> | undefined;
   /** Claimed by `getConn()` or `accept()`; unclaimed conns expire after `acceptTimeoutMs`. */
   claimed: boolean;
   createdAt: number;
@@ -593,19 +596,20 @@ export class UDPMux implements AsyncIterable<Candidate> {
   #addTransaction(record: ConnRecord, key: string, address: string, port: number): void {
     const old = this.#transactions.get(key);
     if (old !== undefined) this.#forgetTransaction(key, old); // a retransmission: refresh
-    if (record.transactions.size >= this.#options.maxTransactionsPerConn) {
-      const oldest = record.transactions.values().next().value as string;
+    const keys = (record.transactions ??= new Set());
+    if (keys.size >= this.#options.maxTransactionsPerConn) {
+      const oldest = keys.values().next().value as string;
       const tx = this.#transactions.get(oldest);
       if (tx !== undefined) this.#forgetTransaction(oldest, tx);
     }
     const expiresAt = this.#now + this.#options.transactionTimeoutMs;
     this.#transactions.set(key, { owner: record, address, port, expiresAt });
-    record.transactions.add(key);
+    keys.add(key);
   }
 
   #forgetTransaction(key: string, tx: Transaction): void {
     this.#transactions.delete(key);
-    tx.owner.transactions.delete(key);
+    tx.owner.transactions?.delete(key);
   }
 
   // ---- conn bookkeeping ----------------------------------------------------------------------------
@@ -619,7 +623,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
     const record: ConnRecord = {
       conn,
       addresses: new Set(),
-      transactions: new Set(),
+      transactions: undefined,
       claimed: false,
       createdAt: this.#now,
       hairpinPeer: undefined,
@@ -645,8 +649,8 @@ export class UDPMux implements AsyncIterable<Candidate> {
     if (ufrags.get(conn.localUfrag) === record) ufrags.delete(conn.localUfrag);
     for (const a of record.addresses) this.#addresses.delete(a.address, a.port);
     record.addresses.clear();
-    for (const key of record.transactions) this.#transactions.delete(key);
-    record.transactions.clear();
+    for (const key of record.transactions ?? []) this.#transactions.delete(key);
+    record.transactions = undefined;
     this.#unclaimed.delete(record);
     if (record.hairpinPeer?.hairpinPeer === record) record.hairpinPeer.hairpinPeer = undefined;
     record.hairpinPeer = undefined;

@@ -70,10 +70,19 @@ export interface MuxedConnectionEvents {
 export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   readonly #host: ConnHost;
   readonly #queue: BoundedQueue<QueuedPacket>;
-  readonly #readers = new Set<Reader>();
+  /** Pending `readFrom()` calls; made by the first one (a conn read in push mode never needs it). */
+  #readers: Set<Reader> | undefined;
   #closed = false;
   #flushScheduled = false;
   #password: string | undefined;
+
+  /**
+   * Flushes datagrams queued before the first `'message'` listener. One function for every conn (EventEmitter
+   * calls it with `this` = the conn), not a closure per conn.
+   */
+  static readonly #onNewListener = function (this: MuxedConnection, event: string | symbol): void {
+    if (event === "message" && this.#queue.length > 0) this.#scheduleFlush();
+  };
 
   /** @internal Conns are made by `UDPMux.getConn()` and by inbound checks, never directly. */
   constructor(
@@ -87,9 +96,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     super();
     this.#host = host;
     this.#queue = new BoundedQueue(maxQueuedPackets);
-    (this as EventEmitter).on("newListener", (event: string | symbol) => {
-      if (event === "message" && this.#queue.length > 0) this.#scheduleFlush();
-    });
+    (this as EventEmitter).on("newListener", MuxedConnection.#onNewListener);
   }
 
   get closed(): boolean {
@@ -144,6 +151,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   }
 
   #nextReader(): Reader | undefined {
+    if (this.#readers === undefined) return undefined;
     for (const reader of this.#readers) {
       this.#readers.delete(reader);
       return reader;
@@ -180,7 +188,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<Packet>((resolve, reject) => {
       const onAbort = () => {
-        this.#readers.delete(reader);
+        this.#readers!.delete(reader);
         reject(signal!.reason);
       };
       const reader: Reader = {
@@ -193,7 +201,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
           reject(err);
         },
       };
-      this.#readers.add(reader);
+      (this.#readers ??= new Set()).add(reader);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -268,8 +276,8 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     const dropped = this.#queue.drain().length;
     if (dropped > 0) this.#host.countDropped(reason, dropped);
     const err = new ConnClosedError();
-    for (const reader of this.#readers) reader.reject(err);
-    this.#readers.clear();
+    for (const reader of this.#readers ?? []) reader.reject(err);
+    this.#readers?.clear();
     process.nextTick(() => this.emit("close"));
   }
 }

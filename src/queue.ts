@@ -3,13 +3,15 @@
  * queue means and counts it; nothing is ever dropped silently in here.
  */
 export class BoundedQueue<T> {
-  readonly #items: (T | undefined)[];
+  /**
+   * The ring, allocated on the first push: every conn has a queue but a conn read in push mode never fills
+   * it, and `capacity` slots up front would be ~1 KiB per idle conn.
+   */
+  #items: (T | undefined)[] | undefined;
   #head = 0;
   #length = 0;
 
-  constructor(readonly capacity: number) {
-    this.#items = new Array(capacity);
-  }
+  constructor(readonly capacity: number) {}
 
   get length(): number {
     return this.#length;
@@ -18,6 +20,7 @@ export class BoundedQueue<T> {
   /** Append; `false` when the queue is full. */
   push(item: T): boolean {
     if (this.#length === this.capacity) return false;
+    this.#items ??= new Array(this.capacity);
     this.#items[(this.#head + this.#length) % this.capacity] = item;
     this.#length++;
     return true;
@@ -26,8 +29,9 @@ export class BoundedQueue<T> {
   /** Remove and return the oldest item. */
   shift(): T | undefined {
     if (this.#length === 0) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head] = undefined;
+    const items = this.#items!; // non-empty: allocated by push
+    const item = items[this.#head];
+    items[this.#head] = undefined;
     this.#head = (this.#head + 1) % this.capacity;
     this.#length--;
     return item;
