@@ -197,15 +197,34 @@ export function udpHandles(): number {
   return process.getActiveResourcesInfo().filter((r) => r === "UDPWRAP").length;
 }
 
-/** Close everything registered, newest first, whatever happens. */
+/** How long `Closer` waits for one close. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+/** Close everything registered, all at once, whatever happens. */
 export class Closer {
   readonly #items: (() => unknown)[] = [];
   add<T extends { close(): unknown }>(item: T): T {
-    this.#items.push(() => item.close());
+    this.#items.push(Object.assign(() => item.close(), { toString: () => item.constructor.name }));
     return item;
   }
-  async closeAll(): Promise<void> {
+  /** Close everything; resolves with the names of closes that did not settle in time (assert it empty). */
+  async closeAll(): Promise<string[]> {
     const items = this.#items.splice(0).reverse();
-    await Promise.allSettled(items.map(async (close) => close()));
+    const stuckNames: string[] = [];
+    await Promise.allSettled(
+      items.map(async (close) => {
+        // a close that never settles must not hang the suite: it is reported instead
+        let timer: NodeJS.Timeout | undefined;
+        const stuck = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            stuckNames.push(String(close));
+            resolve();
+          }, CLOSE_TIMEOUT_MS);
+        });
+        await Promise.race([close(), stuck]);
+        clearTimeout(timer);
+      }),
+    );
+    return stuckNames;
   }
 }

@@ -31,7 +31,7 @@ afterAll(() => guard.restore());
 
 const closer = new Closer();
 afterEach(async () => {
-  await closer.closeAll();
+  expect(await closer.closeAll()).toEqual([]);
   expect(guard.violations).toEqual([]);
 });
 

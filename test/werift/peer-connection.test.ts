@@ -1,0 +1,270 @@
+/**
+ * werift RTCPeerConnection (0.24.4 and 0.25.2, `bundlePolicy: "max-bundle"`) on a UDPMux: data channels
+ * muxed↔plain and muxed↔muxed, 50 peer connections on one mux, ICE restart, close both ways.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { UDPMux } from "../../src/index.js";
+import { attachUDPMux } from "../../src/werift/index.js";
+import {
+  Closer,
+  disableWeriftStun,
+  installNetworkGuard,
+  LOOPBACK_PC_CONFIG,
+  type NetworkGuard,
+  PC_FLAVORS,
+  udpHandles,
+} from "./helpers.js";
+
+let guard: NetworkGuard;
+beforeAll(() => {
+  guard = installNetworkGuard();
+});
+afterAll(() => guard.restore());
+
+const closer = new Closer();
+afterEach(async () => {
+  expect(await closer.closeAll()).toEqual([]);
+  expect(guard.violations).toEqual([]);
+});
+
+/** The parts of werift's RTCPeerConnection and RTCDataChannel the tests use (same in 0.24 and 0.25). */
+interface Channel {
+  readyState: string;
+  send(data: string | Buffer): void;
+  onMessage: { subscribe(fn: (data: string | Buffer) => void): unknown };
+  stateChanged: { subscribe(fn: (state: string) => void): unknown };
+}
+interface PC {
+  localDescription: { type: string; sdp: string } | null;
+  iceGatheringState: string;
+  connectionState: string;
+  createDataChannel(label: string): Channel;
+  createOffer(options?: { iceRestart?: boolean }): Promise<{ type: string; sdp: string }>;
+  createAnswer(): Promise<{ type: string; sdp: string }>;
+  setLocalDescription(d: unknown): Promise<unknown>;
+  setRemoteDescription(d: unknown): Promise<unknown>;
+  iceGatheringStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
+  connectionStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
+  onDataChannel: { subscribe(fn: (c: Channel) => void): unknown };
+  close(): Promise<void>;
+}
+
+function gathered(pc: PC): Promise<void> {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const sub = pc.iceGatheringStateChange.subscribe((s) => {
+      if (s !== "complete") return;
+      sub.unSubscribe();
+      resolve();
+    });
+  });
+}
+
+function connectionState(pc: PC, state: string): Promise<void> {
+  if (pc.connectionState === state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const sub = pc.connectionStateChange.subscribe((s) => {
+      if (s !== state) return;
+      sub.unSubscribe();
+      resolve();
+    });
+  });
+}
+
+function opened(channel: Channel): Promise<Channel> {
+  if (channel.readyState === "open") return Promise.resolve(channel);
+  return new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve(channel)));
+}
+
+function nextMessage(channel: Channel): Promise<string> {
+  return new Promise((resolve) => {
+    let done = false;
+    channel.onMessage.subscribe((data) => {
+      if (done) return;
+      done = true;
+      resolve(data.toString());
+    });
+  });
+}
+
+/** Non-trickle offer/answer (every SDP carries its candidates); resolves with both ends' open channels. */
+async function negotiate(
+  offerer: PC,
+  answerer: PC,
+): Promise<{ offererChannel: Channel; answererChannel: Channel }> {
+  const offererChannel = offerer.createDataChannel("echo");
+  const answererChannel = new Promise<Channel>((resolve) => answerer.onDataChannel.subscribe(resolve));
+  await offerer.setLocalDescription(await offerer.createOffer());
+  await gathered(offerer);
+  await answerer.setRemoteDescription(offerer.localDescription);
+  await answerer.setLocalDescription(await answerer.createAnswer());
+  await gathered(answerer);
+  await offerer.setRemoteDescription(answerer.localDescription);
+  return {
+    offererChannel: await opened(offererChannel),
+    answererChannel: await opened(await answererChannel),
+  };
+}
+
+async function echo(from: Channel, to: Channel, text: string): Promise<string> {
+  const got = nextMessage(to);
+  from.send(text);
+  return got;
+}
+
+function candidateLines(pc: PC): string[] {
+  return pc.localDescription!.sdp.split(/\r?\n/).filter((l) => l.startsWith("a=candidate:"));
+}
+
+describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConnection }) => {
+  let mux: UDPMux;
+  let port: number;
+  beforeEach(async () => {
+    mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    port = mux.getListenAddresses()[0]!.port;
+  });
+
+  const muxed = (): PC =>
+    closer.add(attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux)) as PC;
+  const plain = (): PC => {
+    const pc = new RTCPeerConnection(LOOPBACK_PC_CONFIG);
+    disableWeriftStun(pc);
+    return closer.add(pc) as PC;
+  };
+
+  it("data channel muxed (answerer) ↔ plain (offerer), both directions, one host candidate on the mux's port", async () => {
+    const server = muxed();
+    const client = plain();
+    const { offererChannel, answererChannel } = await negotiate(client, server);
+    expect(candidateLines(server)).toHaveLength(1);
+    expect(candidateLines(server)[0]).toContain(` 127.0.0.1 ${port} typ host`);
+    expect(await echo(offererChannel, answererChannel, "to the server")).toBe("to the server");
+    expect(await echo(answererChannel, offererChannel, "to the client")).toBe("to the client");
+  });
+
+  it("data channel muxed (offerer) ↔ plain (answerer)", async () => {
+    const a = muxed();
+    const b = plain();
+    const { offererChannel, answererChannel } = await negotiate(a, b);
+    expect(await echo(offererChannel, answererChannel, "ping")).toBe("ping");
+    expect(await echo(answererChannel, offererChannel, "pong")).toBe("pong");
+  });
+
+  it("data channel muxed ↔ muxed on one mux, no socket but the mux's", async () => {
+    const handles = udpHandles();
+    const binds = guard.binds.length;
+    const a = muxed();
+    const b = muxed();
+    const { offererChannel, answererChannel } = await negotiate(a, b);
+    expect(await echo(offererChannel, answererChannel, "a→b")).toBe("a→b");
+    expect(await echo(answererChannel, offererChannel, "b→a")).toBe("b→a");
+    expect(guard.binds.length).toBe(binds);
+    expect(udpHandles()).toBe(handles);
+  });
+
+  it("50 peer connections through one mux", async () => {
+    const pairs = Array.from({ length: 50 }, () => ({ server: muxed(), client: plain() }));
+    const channels = await Promise.all(pairs.map(({ server, client }) => negotiate(client, server)));
+    expect(mux.stats().connections).toBe(50);
+    for (const { answererChannel } of channels) {
+      answererChannel.onMessage.subscribe((data) => answererChannel.send(data));
+    }
+    const echoes = await Promise.all(
+      channels.map(({ offererChannel }, i) => {
+        const back = nextMessage(offererChannel);
+        offererChannel.send(`pc ${i}`);
+        return back;
+      }),
+    );
+    expect(echoes).toEqual(pairs.map((_, i) => `pc ${i}`));
+  });
+
+  it("ICE restart: the new ufrag routes to the same peer connection", async () => {
+    const server = muxed();
+    const client = plain();
+    const { offererChannel, answererChannel } = await negotiate(client, server);
+    const ufragOf = (pc: PC) => /a=ice-ufrag:(\S+)/.exec(pc.localDescription!.sdp)![1]!;
+    const before = ufragOf(server);
+    await client.setLocalDescription(await client.createOffer({ iceRestart: true }));
+    await gathered(client);
+    await server.setRemoteDescription(client.localDescription);
+    await server.setLocalDescription(await server.createAnswer());
+    await gathered(server);
+    await client.setRemoteDescription(server.localDescription);
+    const after = ufragOf(server);
+    expect(after).not.toBe(before);
+    expect(mux.stats().connections).toBe(2);
+    // werift (0.24.4 and 0.25.2, with or without a mux) leaves its ICE transports "completed" after a
+    // restart renegotiation and never runs the new checks when both ends are werift; a browser peer would
+    // run them. Start them as werift should.
+    for (const pc of [server, client]) {
+      for (const t of (pc as unknown as { secureManager: { iceTransports: { start(): Promise<void> }[] } })
+        .secureManager.iceTransports) {
+        void t.start();
+      }
+    }
+    expect(await echo(offererChannel, answererChannel, "after restart")).toBe("after restart");
+    expect(await echo(answererChannel, offererChannel, "back")).toBe("back");
+  });
+
+  it("pc.close() leaves the mux empty", async () => {
+    const server = muxed();
+    const client = plain();
+    const { offererChannel, answererChannel } = await negotiate(client, server);
+    expect(await echo(offererChannel, answererChannel, "x")).toBe("x");
+    expect(mux.stats().connections).toBe(1);
+    await server.close();
+    expect(mux.stats()).toMatchObject({ connections: 0, addresses: 0, transactions: 0, acceptQueue: 0 });
+  });
+
+  it("closing the mux closes the peer connections", async () => {
+    const a = muxed();
+    const b = muxed();
+    await negotiate(a, b);
+    const closed = Promise.all([connectionState(a, "closed"), connectionState(b, "closed")]);
+    await mux.close();
+    await closed;
+    expect([a.connectionState, b.connectionState]).toEqual(["closed", "closed"]);
+  });
+
+  it.each(["max-compat", "balanced", undefined])(
+    "refuses bundlePolicy %s with ERR_BUNDLE_POLICY",
+    (policy) => {
+      const pc = closer.add(
+        new RTCPeerConnection(policy === undefined ? {} : { bundlePolicy: policy as "max-compat" }),
+      );
+      const createTransport = (pc as unknown as { secureManager: { createTransport: unknown } }).secureManager
+        .createTransport;
+      expect(() => attachUDPMux(pc, mux)).toThrow(expect.objectContaining({ code: "ERR_BUNDLE_POLICY" }));
+      // nothing was hooked
+      expect(
+        (pc as unknown as { secureManager: { createTransport: unknown } }).secureManager.createTransport,
+      ).toBe(createTransport);
+    },
+  );
+
+  it("refuses a peer connection that already set its local description (ERR_ALREADY_GATHERING)", async () => {
+    const pc = plain();
+    pc.createDataChannel("x");
+    await pc.setLocalDescription(await pc.createOffer());
+    expect(() => attachUDPMux(pc, mux)).toThrow(expect.objectContaining({ code: "ERR_ALREADY_GATHERING" }));
+  });
+
+  it("binds the transports created before attach (createDataChannel first)", async () => {
+    const server = new RTCPeerConnection({ bundlePolicy: "max-bundle" }) as unknown as PC;
+    closer.add(server);
+    const channel = server.createDataChannel("early");
+    attachUDPMux(server, mux);
+    const client = plain();
+    const clientChannel = new Promise<Channel>((resolve) => client.onDataChannel.subscribe(resolve));
+    await server.setLocalDescription(await server.createOffer());
+    await gathered(server);
+    expect(candidateLines(server)[0]).toContain(` 127.0.0.1 ${port} typ host`);
+    await client.setRemoteDescription(server.localDescription);
+    await client.setLocalDescription(await client.createAnswer());
+    await gathered(client);
+    await server.setRemoteDescription(client.localDescription);
+    const remote = await opened(await clientChannel);
+    expect(await echo(await opened(channel), remote, "early")).toBe("early");
+  });
+});
