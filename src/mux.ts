@@ -596,7 +596,8 @@ export class UDPMux implements AsyncIterable<Candidate> {
   #addTransaction(record: ConnRecord, key: string, address: string, port: number): void {
     const old = this.#transactions.get(key);
     if (old !== undefined) this.#forgetTransaction(key, old); // a retransmission: refresh
-    const keys = (record.transactions ??= new Set());
+    record.transactions ??= new Set();
+    const keys = record.transactions;
     if (keys.size >= this.#options.maxTransactionsPerConn) {
       const oldest = keys.values().next().value as string;
       const tx = this.#transactions.get(oldest);

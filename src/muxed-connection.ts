@@ -201,7 +201,8 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
           reject(err);
         },
       };
-      (this.#readers ??= new Set()).add(reader);
+      this.#readers ??= new Set();
+      this.#readers.add(reader);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
