@@ -10,7 +10,7 @@ import type { WeriftConnection, WeriftPeerConnection } from "./internals.js";
 import { checkConnection, detectTarget } from "./internals.js";
 import { weriftLog as log } from "./log.js";
 import { type AttachUDPMuxOptions, type ResolvedAttachOptions, resolveAttachOptions } from "./options.js";
-import { markAttached, registryFor } from "./registry.js";
+import { isAttached, markAttached, registryFor } from "./registry.js";
 
 /** The bundle policy a peer connection on a mux must use (see {@link BundlePolicyError}). */
 const REQUIRED_BUNDLE_POLICY = "max-bundle";
@@ -44,13 +44,15 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
     throw invalidArgType("mux", "a UDPMux", mux);
   }
   if (mux.closed) throw new MuxClosedError();
+  // before detection: an attached agent's fields are accessors and would not be recognised
+  if (isAttached(target)) throw alreadyAttached(target);
   const detected = detectTarget(target);
   const resolved = resolveAttachOptions(options, mux.getListenAddresses());
   if (detected.kind === "connection") {
     if (isGathering(detected.connection)) throw new AlreadyGatheringError();
-    claim(target);
     const connection = detected.connection;
     new AgentBinding(connection, mux, resolved, registryFor(mux), () => closeQuietly(connection));
+    claim(target);
   } else {
     attachPeerConnection(detected.pc, mux, resolved);
   }
@@ -58,9 +60,11 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
 }
 
 function claim(target: object): void {
-  if (!markAttached(target)) {
-    throw invalidArgValue("target", "a werift agent not attached to a UDP mux yet", target);
-  }
+  if (!markAttached(target)) throw alreadyAttached(target);
+}
+
+function alreadyAttached(target: object): TypeError {
+  return invalidArgValue("target", "a werift agent not attached to a UDP mux yet", target);
 }
 
 /** Whether the agent has begun gathering (or has protocols, i.e. sockets, already). */
@@ -85,23 +89,26 @@ function attachPeerConnection(
   if (pc.localDescription != null || pc.iceGatheringState !== "new" || existing.some(isGathering)) {
     throw new AlreadyGatheringError();
   }
-  claim(pc);
   const registry = registryFor(mux);
   const closePc = () => closeQuietly(pc);
   const bindings: AgentBinding[] = [];
   try {
-    for (const connection of existing)
+    for (const connection of existing) {
       bindings.push(new AgentBinding(connection, mux, options, registry, closePc));
+      markAttached(connection);
+    }
   } catch (err) {
     for (const binding of bindings) binding.detach();
     throw err;
   }
+  claim(pc);
   const createTransport = manager.createTransport;
   manager.createTransport = (...args: unknown[]) => {
     const dtlsTransport = createTransport.apply(manager, args);
     const connection: unknown = dtlsTransport?.iceTransport?.connection;
     checkConnection(connection, "iceTransport.connection");
     new AgentBinding(connection, mux, options, registry, closePc);
+    markAttached(connection);
     return dtlsTransport;
   };
 }

@@ -55,6 +55,11 @@ export function registryFor(mux: object): UfragRegistry {
 
 const attached = new WeakSet<object>();
 
+/** Whether `target` (an agent or a peer connection) was attached already. */
+export function isAttached(target: object): boolean {
+  return attached.has(target);
+}
+
 /** Mark `target` attached; `false` if it already was. */
 export function markAttached(target: object): boolean {
   if (attached.has(target)) return false;

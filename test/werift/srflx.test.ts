@@ -9,6 +9,7 @@ import {
   Closer,
   connectAgents,
   ICE_FLAVORS,
+  type IceAgent,
   installNetworkGuard,
   LOOPBACK_ICE_OPTIONS,
   type NetworkGuard,
@@ -30,8 +31,7 @@ afterEach(async () => {
   expect(guard.violations).toEqual([]);
 });
 
-const srflxOf = (agent: { localCandidates: { type: string }[] }) =>
-  agent.localCandidates.filter((c) => c.type === "srflx");
+const srflxOf = (agent: IceAgent) => agent.localCandidates.filter((c) => c.type === "srflx");
 
 describe.each(ICE_FLAVORS)("$name: srflx through the mux", ({ create }) => {
   let mux: UDPMux;
