@@ -21,8 +21,8 @@ const SOCKETS = 4;
 const LIMITS = {
   maxAddressesPerUfrag: 2,
   acceptQueueSize: 2,
-  maxQueuedPackets: 3,
-  maxConnections: 4, // fewer than UFRAGS, so first contacts hit the cap
+  maxQueuedPackets: 2,
+  maxConnections: 3, // well under UFRAGS, so first contacts hit the cap
   maxTransactionsPerConn: 2,
   acceptTimeoutMs: 3_600_000, // expiry is bounds.test.ts's business; here nothing may expire mid-run
 };
