@@ -1,0 +1,24 @@
+import { defineConfig } from "tsup";
+
+/**
+ * The benchmarks are TypeScript compiled by the same tsup/esbuild as the package (target node20), into
+ * bench/.cache/. src/ is bundled in from source, so a run measures the working tree (no stale dist/) and can
+ * reach internals the package doesn't export (the STUN parser).
+ */
+export default defineConfig({
+  entry: {
+    run: "bench/run.ts",
+    sender: "bench/sender.ts",
+    memory: "bench/memory.ts",
+    e2e: "bench/e2e.ts",
+  },
+  outDir: "bench/.cache",
+  format: ["esm"],
+  target: "node20",
+  platform: "node",
+  sourcemap: true,
+  clean: true,
+  splitting: true,
+  dts: false,
+  external: ["werift", "werift-ice", "stun", "tinybench", "debug"],
+});
