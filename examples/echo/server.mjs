@@ -1,0 +1,106 @@
+// A werift data-channel echo server: every peer connection shares one UDP port (one UDPMux).
+// Signaling is one HTTP POST per peer connection (node:http, non-trickle: each SDP carries its candidates).
+//
+//   node examples/echo/server.mjs            (after `npm run build`; HOST, PORT, UDP_PORT to choose)
+import { once } from "node:events";
+import http from "node:http";
+import { pathToFileURL } from "node:url";
+import { UDPMux } from "udpmux";
+import { attachUDPMux } from "udpmux/werift";
+import { RTCPeerConnection } from "werift";
+
+/** Largest offer accepted; one with a few candidates is about 1 KiB. */
+const MAX_OFFER_BYTES = 64 * 1024;
+
+/** Resolves once `pc` has gathered (its local description then carries every candidate). */
+export function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
+      if (state !== "complete") return;
+      unSubscribe();
+      resolve();
+    });
+  });
+}
+
+/**
+ * Starts the server: one UDPMux on `host:udpPort`, HTTP signaling on `host:httpPort` (0: any free port).
+ * @param {{ host?: string, httpPort?: number, udpPort?: number }} [options]
+ */
+export async function startEchoServer({ host = "127.0.0.1", httpPort = 0, udpPort = 0 } = {}) {
+  const mux = await UDPMux.bind({ address: host, port: udpPort }); // the one UDP socket
+  const peers = new Set();
+
+  async function answer(offer) {
+    // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection
+    const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+    peers.add(pc);
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "failed" || state === "closed") {
+        peers.delete(pc);
+        void pc.close();
+      }
+    });
+    pc.onDataChannel.subscribe((channel) => channel.onMessage.subscribe((data) => channel.send(data)));
+    await pc.setRemoteDescription({ type: "offer", sdp: offer });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    return pc.localDescription.sdp;
+  }
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      if (req.method === "POST" && req.url === "/offer") {
+        let body = "";
+        for await (const chunk of req) {
+          body += chunk;
+          if (body.length > MAX_OFFER_BYTES) throw new Error(`offer larger than ${MAX_OFFER_BYTES} bytes`);
+        }
+        const sdp = await answer(JSON.parse(body).sdp);
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sdp }));
+      } else if (req.method === "GET" && req.url === "/stats") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ peerConnections: peers.size, mux: mux.stats() }));
+      } else {
+        res.writeHead(404).end();
+      }
+    } catch (error) {
+      console.error("signaling failed:", error);
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end(String(error));
+    }
+  });
+  server.listen(httpPort, host);
+  await once(server, "listening");
+
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${server.address().port}`,
+    udpPort: mux.getListenAddresses()[0].port,
+    mux,
+    peers,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await Promise.all([...peers].map((pc) => pc.close()));
+      await mux.close();
+    },
+  };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const server = await startEchoServer({
+    host: process.env.HOST ?? "127.0.0.1",
+    httpPort: Number(process.env.PORT ?? 8080),
+    udpPort: Number(process.env.UDP_PORT ?? 0),
+  });
+  console.log(
+    `echo server: signaling ${server.url}/offer, every peer connection on UDP port ${server.udpPort}`,
+  );
+  const stop = async () => {
+    await server.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
