@@ -42,13 +42,13 @@ export async function runEchoClient({ url, peers = 4, seconds = 3, host = "127.0
     for (const s of await Promise.all(Array.from({ length: peers }, () => connect(url, host))))
       sessions.push(s);
     const results = sessions.map(() => ({ sent: 0, echoed: 0, rtts: [] }));
-    sessions.forEach(({ channel }, i) =>
+    for (const [i, { channel }] of sessions.entries()) {
       channel.onMessage.subscribe((data) => {
         const sentAt = Number(String(data));
         results[i].echoed++;
         results[i].rtts.push(performance.now() - sentAt);
-      }),
-    );
+      });
+    }
     const timer = setInterval(() => {
       sessions.forEach(({ channel }, i) => {
         channel.send(String(performance.now()));

@@ -100,6 +100,6 @@ function ipv6Bytes(address: string): Buffer {
   const t = tail === "" ? [] : tail.split(":");
   const groups = [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
   const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(Number.parseInt(g, 16), i * 2));
+  for (const [i, g] of groups.entries()) out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
   return out;
 }
