@@ -5,6 +5,7 @@
  * | --- | --- | --- |
  * | `ERR_MUX_CLOSED` | {@link MuxClosedError} | getConn/accept/writeTo after the mux closed; pending accepts when it closes |
  * | `ERR_CONN_CLOSED` | {@link ConnClosedError} | readFrom/writeTo on a closed conn; pending reads when it closes |
+ * | `ERR_CONNECTION_LIMIT` | {@link ConnectionLimitError} | getConn would create a conn beyond `maxConnections` |
  * | `ERR_STUN_TIMEOUT` | {@link StunTimeoutError} | no answer from a STUN server within `timeoutMs` |
  * | `ERR_STUN_ERROR_RESPONSE` | {@link StunErrorResponseError} | a STUN server answered with an error response |
  * | `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` | `TypeError` | a bad argument (Node's own codes) |
@@ -25,6 +26,15 @@ export class ConnClosedError extends Error {
   constructor(options?: ErrorOptions) {
     super("the muxed connection is closed", options);
     this.name = "ConnClosedError";
+  }
+}
+
+/** `getConn()` would create a conn beyond `maxConnections`. */
+export class ConnectionLimitError extends Error {
+  readonly code = "ERR_CONNECTION_LIMIT";
+  constructor(readonly limit: number) {
+    super(`the UDP mux already has ${limit} connections (maxConnections)`);
+    this.name = "ConnectionLimitError";
   }
 }
 

@@ -1,6 +1,7 @@
 export type { Family } from "./address.js";
 export {
   ConnClosedError,
+  ConnectionLimitError,
   MuxClosedError,
   StunErrorResponseError,
   StunTimeoutError,

@@ -27,8 +27,8 @@ import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family, RemoteInfo } from "./address.js";
 import { AddressMap, canonicalAddress, canonicalRemote, familyOf, isWildcard } from "./address.js";
-import { invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
-import { verifyBindingRequest } from "./integrity.js";
+import { ConnectionLimitError, invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
+import { verifyFingerprint, verifyMessageIntegrity } from "./integrity.js";
 import { log, RateLimitedLog } from "./log.js";
 import type { ConnHost, DropReason } from "./muxed-connection.js";
 import { MuxedConnection } from "./muxed-connection.js";
@@ -120,7 +120,10 @@ interface Association {
   readonly address: string;
   readonly port: number;
   strength: typeof WEAK | typeof STRONG;
-  /** Coarse time of the last datagram from this address (or the association's creation). */
+  /**
+   * Coarse time of the association's creation or of the last verified check from it to its owner. Only
+   * verified checks count: any datagram from a spoofed source would otherwise keep an address "busy".
+   */
   lastSeen: number;
 }
 
@@ -263,7 +266,8 @@ export class UDPMux implements AsyncIterable<Candidate> {
 
   /**
    * The conn for `localUfrag` and the IP family of `addr` (default: the socket's family), created if
-   * missing. `addr` only picks the family: it is not associated with the conn.
+   * missing. `addr` only picks the family: it is not associated with the conn. Throws `ERR_CONNECTION_LIMIT`
+   * when creating it would exceed `maxConnections`.
    */
   getConn(localUfrag: string, addr?: { address: string }, options?: { password?: string }): MuxedConnection {
     if (typeof localUfrag !== "string") throw invalidArgType("localUfrag", "a string", localUfrag);
@@ -284,6 +288,9 @@ export class UDPMux implements AsyncIterable<Candidate> {
     if (this.#closed) throw new MuxClosedError();
     let record = this.#ufrags(family).get(localUfrag);
     if (record === undefined) {
+      if (this.#records.size >= this.#options.maxConnections) {
+        throw new ConnectionLimitError(this.#options.maxConnections);
+      }
       record = this.#createRecord(localUfrag, family);
     }
     this.#claim(record);
@@ -433,10 +440,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
     }
     // 3. An established path: the conn this address is associated with, or the hairpin link.
     const association = hairpin === undefined ? this.#addresses.get(src.address, src.port) : undefined;
-    if (association !== undefined) {
-      association.lastSeen = this.#now;
-      return association.owner.conn.deliver(msg, src);
-    }
+    if (association !== undefined) return association.owner.conn.deliver(msg, src);
     if (hairpin?.hairpinPeer !== undefined) return this.#deliver(hairpin.hairpinPeer, msg, src);
     // 4. Nobody's.
     this.#drop(isStunMessage(msg) ? "unknown-address" : "not-stun", src);
@@ -446,10 +450,11 @@ export class UDPMux implements AsyncIterable<Candidate> {
   #routeCheck(msg: Buffer, src: RemoteInfo, hairpin: ConnRecord | undefined): void {
     const req = parseBindingRequest(msg); // undefined on anything malformed; never throws
     if (req === undefined) return this.#drop("bad-username", src);
+    if (!verifyFingerprint(msg, req)) return this.#drop("integrity-failed", src); // RFC 5389 §15.5
     const record = this.#ufrags(src.family).get(req.localUfrag);
     if (record === undefined) return this.#firstContact(msg, src, req, hairpin);
     const password = record.conn.password;
-    if (password !== undefined && !verifyBindingRequest(msg, req, password)) {
+    if (password !== undefined && !verifyMessageIntegrity(msg, req, password)) {
       return this.#drop("integrity-failed", src);
     }
     if (hairpin !== undefined) this.#link(hairpin, record);
@@ -495,8 +500,10 @@ export class UDPMux implements AsyncIterable<Candidate> {
       return;
     }
     if (existing.owner === record) {
-      existing.lastSeen = this.#now;
-      if (verified) existing.strength = STRONG;
+      if (verified) {
+        existing.strength = STRONG;
+        existing.lastSeen = this.#now;
+      }
       return;
     }
     if (!verified) return;

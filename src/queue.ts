@@ -1,13 +1,15 @@
 /**
- * A fixed-capacity FIFO ring. `push` refuses (returns false) when full, so the caller decides what a full
- * queue means and counts it; nothing is ever dropped silently in here.
+ * A bounded FIFO ring. `push` refuses (returns false) when full, so the caller decides what a full queue
+ * means and counts it; nothing is ever dropped silently in here.
+ *
+ * Storage starts empty and doubles (from {@link INITIAL_SLOTS}) up to `capacity`: every conn has a queue,
+ * most hold one datagram at most (a first check, or nothing in push mode), and `capacity` slots up front
+ * would cost ~1 KiB per conn.
  */
+const INITIAL_SLOTS = 4;
+
 export class BoundedQueue<T> {
-  /**
-   * The ring, allocated on the first push: every conn has a queue but a conn read in push mode never fills
-   * it, and `capacity` slots up front would be ~1 KiB per idle conn.
-   */
-  #items: (T | undefined)[] | undefined;
+  #items: (T | undefined)[] = [];
   #head = 0;
   #length = 0;
 
@@ -20,8 +22,8 @@ export class BoundedQueue<T> {
   /** Append; `false` when the queue is full. */
   push(item: T): boolean {
     if (this.#length === this.capacity) return false;
-    this.#items ??= new Array(this.capacity);
-    this.#items[(this.#head + this.#length) % this.capacity] = item;
+    if (this.#length === this.#items.length) this.#grow();
+    this.#items[(this.#head + this.#length) % this.#items.length] = item;
     this.#length++;
     return true;
   }
@@ -29,10 +31,9 @@ export class BoundedQueue<T> {
   /** Remove and return the oldest item. */
   shift(): T | undefined {
     if (this.#length === 0) return undefined;
-    const items = this.#items!; // non-empty: allocated by push
-    const item = items[this.#head];
-    items[this.#head] = undefined;
-    this.#head = (this.#head + 1) % this.capacity;
+    const item = this.#items[this.#head];
+    this.#items[this.#head] = undefined;
+    this.#head = (this.#head + 1) % this.#items.length;
     this.#length--;
     return item;
   }
@@ -55,5 +56,14 @@ export class BoundedQueue<T> {
     const out: T[] = [];
     while (this.#length > 0) out.push(this.shift() as T);
     return out;
+  }
+
+  /** Double the ring (capped at `capacity`), unrolling it so the oldest item is at slot 0. */
+  #grow(): void {
+    const size = Math.min(this.capacity, Math.max(INITIAL_SLOTS, this.#items.length * 2));
+    const next = new Array<T | undefined>(size);
+    for (let i = 0; i < this.#length; i++) next[i] = this.#items[(this.#head + i) % this.#items.length];
+    this.#items = next;
+    this.#head = 0;
   }
 }

@@ -154,7 +154,9 @@ describe("a peer advertising another peer's address as its candidate", () => {
     const spoofer = await bindLoopback(victim.address().port, true);
     const attackerCheck = bindingRequest("atkUfrag:attackerRemote", attackerPassword);
     vi.advanceTimersByTime(29_000);
-    await send(victim, data("keepalive")); // the victim is active: its address stays its own
+    // A consent check (RFC 7675): only verified checks to the owner count as activity, not data, which
+    // anyone able to spoof the victim's address could send.
+    await send(victim, bindingRequest(`${SERVER_UFRAG}:victimUf`, SERVER_PASSWORD));
     vi.advanceTimersByTime(29_000);
     await send(spoofer, attackerCheck);
     await send(victim, data("media"));

@@ -22,7 +22,7 @@ const LIMITS = {
   maxAddressesPerUfrag: 2,
   acceptQueueSize: 2,
   maxQueuedPackets: 2,
-  maxConnections: 3, // well under UFRAGS, so first contacts hit the cap
+  maxConnections: 4, // under UFRAGS, so first contacts hit the cap; over acceptQueueSize, so the accept queue fills first
   maxTransactionsPerConn: 2,
   acceptTimeoutMs: 3_600_000, // expiry is bounds.test.ts's business; here nothing may expire mid-run
 };
@@ -124,9 +124,14 @@ async function runOps(ops: Op[]): Promise<void> {
     transactions: [],
     handle: undefined,
   });
-  const getConn = (u: string): ModelConn => {
+  /** The model conn for `u`; `undefined` when creating it would exceed maxConnections (getConn throws). */
+  const getConn = (u: string): ModelConn | undefined => {
     let c = conns.get(u);
     if (c === undefined) {
+      if (conns.size >= LIMITS.maxConnections) {
+        expect(() => mux.getConn(u)).toThrow(expect.objectContaining({ code: "ERR_CONNECTION_LIMIT" }));
+        return undefined;
+      }
       c = newConn();
       conns.set(u, c);
     }
@@ -195,7 +200,7 @@ async function runOps(ops: Op[]): Promise<void> {
           break;
         case "listen": {
           const c = getConn(o.u);
-          if (c.listening) break;
+          if (c === undefined || c.listening) break;
           c.listening = true;
           c.handle!.on("message", (msg) => c.actual.push(idOf(msg)));
           delivered += c.queue.length;
@@ -219,12 +224,14 @@ async function runOps(ops: Op[]): Promise<void> {
         }
         case "write": {
           const c = getConn(o.u);
+          if (c === undefined) break;
           await c.handle!.writeTo(Buffer.from([0x80, 0]), { address: "127.0.0.1", port: peerPort(o.s) });
           associate(c, o.s);
           break;
         }
         case "query": {
           const c = getConn(o.u);
+          if (c === undefined) break;
           const request = bindingRequest(); // no USERNAME: a STUN server query, associates nothing
           await c.handle!.writeTo(request, { address: "127.0.0.1", port: peerPort(o.s) });
           if (c.transactions.length >= LIMITS.maxTransactionsPerConn) c.transactions.shift()!.live = false;

@@ -8,7 +8,11 @@ import fc from "fast-check";
 import stun from "stun";
 import { describe, expect, it } from "vitest";
 import { parseMessage } from "werift-ice/lib/ice/src/stun/message.js";
-import { verifyBindingRequest } from "../../src/integrity.js";
+import { verifyFingerprint, verifyMessageIntegrity } from "../../src/integrity.js";
+
+const verifyBindingRequest = (buf: Buffer, req: BindingRequest, password: string) =>
+  verifyFingerprint(buf, req) && verifyMessageIntegrity(buf, req, password);
+
 import { type BindingRequest, parseBindingRequest } from "../../src/stun.js";
 
 const { constants } = stun;
@@ -166,6 +170,7 @@ describe("parseBindingRequest (property)", () => {
         expect(weriftUsername(buf)).toBe(spec.username);
         expect(req!.integrityOffset !== -1).toBe(spec.password !== undefined);
         expect(req!.fingerprintOffset !== -1).toBe(spec.fingerprint);
+        expect(verifyFingerprint(buf, req!)).toBe(true);
         if (spec.password !== undefined) {
           expect(verifyBindingRequest(buf, req!, spec.password)).toBe(true);
           expect(verifyBindingRequest(buf, req!, `${spec.password}x`)).toBe(false);
