@@ -116,7 +116,9 @@ interface ConnRecord {
 }
 
 interface Association {
-  owner: ConnRecord;
+  readonly owner: ConnRecord;
+  /** `owner.conn`, one hop closer for the per-datagram path. */
+  readonly conn: MuxedConnection;
   readonly address: string;
   readonly port: number;
   strength: typeof WEAK | typeof STRONG;
@@ -440,7 +442,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
     }
     // 3. An established path: the conn this address is associated with, or the hairpin link.
     const association = hairpin === undefined ? this.#addresses.get(src.address, src.port) : undefined;
-    if (association !== undefined) return association.owner.conn.deliver(msg, src);
+    if (association !== undefined) return association.conn.deliver(msg, src);
     if (hairpin?.hairpinPeer !== undefined) return this.#deliver(hairpin.hairpinPeer, msg, src);
     // 4. Nobody's.
     this.#drop(isStunMessage(msg) ? "unknown-address" : "not-stun", src);
@@ -521,7 +523,14 @@ export class UDPMux implements AsyncIterable<Candidate> {
     strength: Association["strength"],
   ): void {
     if (record.addresses.size >= this.#options.maxAddressesPerUfrag) return;
-    const association: Association = { owner: record, address, port, strength, lastSeen: this.#now };
+    const association: Association = {
+      owner: record,
+      conn: record.conn,
+      address,
+      port,
+      strength,
+      lastSeen: this.#now,
+    };
     record.addresses.add(association);
     this.#addresses.set(address, port, association);
   }

@@ -51,6 +51,8 @@ export type DropReason =
   | "conn-closed"
   | "mux-closed";
 
+type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
+
 interface Reader {
   resolve(packet: Packet): void;
   reject(err: unknown): void;
@@ -75,13 +77,26 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   #closed = false;
   #flushScheduled = false;
   #password: string | undefined;
+  /**
+   * The `'message'` listener when there is exactly one (the usual case: an ICE agent's transport), called
+   * directly on the hot path instead of through `emit()`; `undefined` when there are none or several.
+   * Refreshed lazily after the listeners change.
+   */
+  #soleListener: MessageListener | undefined;
+  #listenersChanged = false;
 
   /**
-   * Flushes datagrams queued before the first `'message'` listener. One function for every conn (EventEmitter
-   * calls it with `this` = the conn), not a closure per conn.
+   * Tracks `'message'` listeners and flushes datagrams queued before the first one. One function for every
+   * conn (EventEmitter calls it with `this` = the conn), not a closure per conn.
    */
   static readonly #onNewListener = function (this: MuxedConnection, event: string | symbol): void {
-    if (event === "message" && this.#queue.length > 0) this.#scheduleFlush();
+    if (event !== "message") return;
+    this.#listenersChanged = true;
+    if (this.#queue.length > 0) this.#scheduleFlush();
+  };
+
+  static readonly #onRemoveListener = function (this: MuxedConnection, event: string | symbol): void {
+    if (event === "message") this.#listenersChanged = true;
   };
 
   /** @internal Conns are made by `UDPMux.getConn()` and by inbound checks, never directly. */
@@ -97,6 +112,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     this.#host = host;
     this.#queue = new BoundedQueue(maxQueuedPackets);
     (this as EventEmitter).on("newListener", MuxedConnection.#onNewListener);
+    (this as EventEmitter).on("removeListener", MuxedConnection.#onRemoveListener);
   }
 
   get closed(): boolean {
@@ -124,6 +140,18 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
    */
   deliver(data: Buffer, rinfo: RemoteInfo): void {
     if (this.#queue.length === 0) {
+      if (this.#listenersChanged) this.#refreshSoleListener();
+      const listener = this.#soleListener;
+      if (listener !== undefined) {
+        // What emit() would do for a single listener, without its per-call bookkeeping.
+        try {
+          listener.call(this, data, rinfo);
+        } catch (err) {
+          this.#listenerThrew(err);
+        }
+        this.#host.countDelivered();
+        return;
+      }
       if (this.#emitMessage(data, rinfo)) return;
       const reader = this.#nextReader();
       if (reader !== undefined) {
@@ -142,12 +170,22 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
       listened = this.emit("message", data, rinfo);
     } catch (err) {
       this.#host.countDelivered();
-      connLog("ufrag %s: a 'message' listener threw: %O", this.localUfrag, err);
-      if (this.listenerCount("error") > 0) this.emit("error", err as Error);
+      this.#listenerThrew(err);
       return true;
     }
     if (listened) this.#host.countDelivered();
     return listened;
+  }
+
+  #listenerThrew(err: unknown): void {
+    connLog("ufrag %s: a 'message' listener threw: %O", this.localUfrag, err);
+    if (this.listenerCount("error") > 0) this.emit("error", err as Error);
+  }
+
+  #refreshSoleListener(): void {
+    this.#listenersChanged = false;
+    const listeners = this.rawListeners("message");
+    this.#soleListener = listeners.length === 1 ? (listeners[0] as MessageListener) : undefined;
   }
 
   #nextReader(): Reader | undefined {

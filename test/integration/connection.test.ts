@@ -37,6 +37,28 @@ describe("push mode", () => {
     expect(order).toEqual(["check", "a", "b", "c", "d"]);
   });
 
+  it("follows listeners as they come and go: several, one, a once-listener, none", async () => {
+    const { m, conn, peer } = await associatedPair("listen12");
+    const a: string[] = [];
+    const b: string[] = [];
+    const onA = (msg: Buffer) => a.push(msg.toString());
+    conn.on("message", onA);
+    await Promise.resolve(); // the queued check flushes to onA
+    conn.on("message", (msg) => b.push(msg.toString()));
+    await sendTo(m, peer, Buffer.from("both"));
+    conn.off("message", onA);
+    await sendTo(m, peer, Buffer.from("only b"));
+    conn.removeAllListeners("message");
+    const once: string[] = [];
+    conn.once("message", (msg) => once.push(msg.toString()));
+    await sendTo(m, peer, Buffer.from("once"));
+    await sendTo(m, peer, Buffer.from("queued"));
+    expect(a.slice(1)).toEqual(["both"]);
+    expect(b).toEqual(["both", "only b"]);
+    expect(once).toEqual(["once"]);
+    expect((await conn.readFrom()).data.toString()).toBe("queued");
+  });
+
   it("a listener that throws does not stop routing to other conns", async () => {
     const { m, conn, peer } = await associatedPair("throws12");
     const other = m.getConn("calm1234");
