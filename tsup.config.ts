@@ -9,4 +9,6 @@ export default defineConfig({
   target: "node20",
   platform: "node",
   external: ["werift", "werift-ice"],
+  // One copy of the core in both entry points, in CJS too, so `instanceof MuxClosedError` holds across them.
+  splitting: true,
 });
