@@ -46,6 +46,7 @@ import {
   parseBindingRequest,
   transactionKey,
 } from "./stun.js";
+import { enqueueWaiter, iterateUntil, takeWaiter, type Waiter } from "./waiters.js";
 import { XorMappedAddressClient } from "./xor-mapped.js";
 
 /** A new remote peer, learned from its first connectivity check for an unknown local ufrag. */
@@ -141,11 +142,6 @@ interface PendingCandidate {
   readonly record: ConnRecord;
 }
 
-interface AcceptWaiter {
-  resolve(candidate: Candidate): void;
-  reject(err: unknown): void;
-}
-
 export class UDPMux implements AsyncIterable<Candidate> {
   readonly #socket: Socket;
   readonly #options: ResolvedOptions;
@@ -165,7 +161,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
   /** Unclaimed conns, oldest first. */
   readonly #unclaimed = new Set<ConnRecord>();
   readonly #acceptQueue: BoundedQueue<PendingCandidate>;
-  readonly #acceptWaiters = new Set<AcceptWaiter>();
+  readonly #acceptWaiters = new Set<Waiter<Candidate>>();
   readonly #stun: XorMappedAddressClient;
   /**
    * Rejecters of sends not yet called back. `dgram` never calls back a send that was still resolving its
@@ -315,45 +311,15 @@ export class UDPMux implements AsyncIterable<Candidate> {
       this.#claim(pending.record);
       return Promise.resolve(pending.candidate);
     }
-    return new Promise<Candidate>((resolve, reject) => {
-      const onAbort = () => {
-        this.#acceptWaiters.delete(waiter);
-        reject(signal!.reason);
-      };
-      const waiter: AcceptWaiter = {
-        resolve: (candidate) => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(candidate);
-        },
-        reject: (err) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(err);
-        },
-      };
-      this.#acceptWaiters.add(waiter);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    return enqueueWaiter(this.#acceptWaiters, signal);
   }
 
   /** Candidates as they come; ends when the mux closes. */
   [Symbol.asyncIterator](): AsyncIterableIterator<Candidate> {
-    const stop = new AbortController();
-    const iterator: AsyncIterableIterator<Candidate> = {
-      next: async () => {
-        try {
-          return { value: await this.accept({ signal: stop.signal }), done: false };
-        } catch (err) {
-          if (err instanceof MuxClosedError || stop.signal.aborted) return { value: undefined, done: true };
-          throw err;
-        }
-      },
-      return: async () => {
-        stop.abort();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return iterateUntil(
+      (signal) => this.accept({ signal }),
+      (err) => err instanceof MuxClosedError,
+    );
   }
 
   /** Close and forget the conns of `localUfrag` (both families): addresses, transactions, waiting candidate. */
@@ -481,7 +447,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
       port: src.port,
       family: src.family,
     };
-    const waiter = this.#nextWaiter();
+    const waiter = takeWaiter(this.#acceptWaiters);
     if (waiter !== undefined) {
       this.#claim(record);
       waiter.resolve(candidate);
@@ -672,14 +638,6 @@ export class UDPMux implements AsyncIterable<Candidate> {
     if (record.hairpinPeer?.hairpinPeer === record) record.hairpinPeer.hairpinPeer = undefined;
     record.hairpinPeer = undefined;
     this.#acceptQueue.removeWhere((p) => p.record === record);
-  }
-
-  #nextWaiter(): AcceptWaiter | undefined {
-    for (const waiter of this.#acceptWaiters) {
-      this.#acceptWaiters.delete(waiter);
-      return waiter;
-    }
-    return undefined;
   }
 
   /** The conns' window on the mux (see `ConnHost`). */

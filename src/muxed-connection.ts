@@ -15,6 +15,7 @@ import { ConnClosedError, invalidArgType, invalidArgValue, MuxClosedError } from
 import { connLog } from "./log.js";
 import { checkSignal } from "./options.js";
 import { BoundedQueue } from "./queue.js";
+import { enqueueWaiter, iterateUntil, takeWaiter, type Waiter } from "./waiters.js";
 
 /** A datagram as `readFrom()` returns it. */
 export interface Packet {
@@ -53,11 +54,6 @@ export type DropReason =
 
 type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
 
-interface Reader {
-  resolve(packet: Packet): void;
-  reject(err: unknown): void;
-}
-
 interface QueuedPacket {
   data: Buffer;
   rinfo: RemoteInfo;
@@ -73,7 +69,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   readonly #host: ConnHost;
   readonly #queue: BoundedQueue<QueuedPacket>;
   /** Pending `readFrom()` calls; made by the first one (a conn read in push mode never needs it). */
-  #readers: Set<Reader> | undefined;
+  #readers: Set<Waiter<Packet>> | undefined;
   #closed = false;
   #flushScheduled = false;
   #password: string | undefined;
@@ -153,7 +149,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
         return;
       }
       if (this.#emitMessage(data, rinfo)) return;
-      const reader = this.#nextReader();
+      const reader = takeWaiter(this.#readers);
       if (reader !== undefined) {
         this.#host.countDelivered();
         reader.resolve(toPacket(data, rinfo));
@@ -188,15 +184,6 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     this.#soleListener = listeners.length === 1 ? (listeners[0] as MessageListener) : undefined;
   }
 
-  #nextReader(): Reader | undefined {
-    if (this.#readers === undefined) return undefined;
-    for (const reader of this.#readers) {
-      this.#readers.delete(reader);
-      return reader;
-    }
-    return undefined;
-  }
-
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
@@ -224,46 +211,16 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     }
     if (this.#closed) return Promise.reject(new ConnClosedError());
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<Packet>((resolve, reject) => {
-      const onAbort = () => {
-        this.#readers!.delete(reader);
-        reject(signal!.reason);
-      };
-      const reader: Reader = {
-        resolve: (packet) => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(packet);
-        },
-        reject: (err) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(err);
-        },
-      };
-      this.#readers ??= new Set();
-      this.#readers.add(reader);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    this.#readers ??= new Set();
+    return enqueueWaiter(this.#readers, signal);
   }
 
   /** Datagrams until the conn closes (then the iteration ends). Breaking out stops the pending read. */
   [Symbol.asyncIterator](): AsyncIterableIterator<Packet> {
-    const stop = new AbortController();
-    const iterator: AsyncIterableIterator<Packet> = {
-      next: async () => {
-        try {
-          return { value: await this.readFrom({ signal: stop.signal }), done: false };
-        } catch (err) {
-          if (err instanceof ConnClosedError || stop.signal.aborted) return { value: undefined, done: true };
-          throw err;
-        }
-      },
-      return: async () => {
-        stop.abort();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
+    return iterateUntil(
+      (signal) => this.readFrom({ signal }),
+      (err) => err instanceof ConnClosedError,
+    );
   }
 
   /**
