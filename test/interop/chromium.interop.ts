@@ -17,7 +17,7 @@ import {
   type NetworkGuard,
   udpHandlesSettle,
 } from "./harness/network-guard.js";
-import { type MuxServer, startMuxServer } from "./harness/servers.js";
+import { isMuxServer, type MuxServer, startMuxServer } from "./harness/servers.js";
 
 const PEERS = 10;
 const MESSAGES = 100;
@@ -59,7 +59,8 @@ describe("Chromium against a werift server on one UDPMux", () => {
   const explain = async () => [
     ...((await tab?.evaluate(() => (globalThis as unknown as EchoPage).interopReport())) ?? []),
     `browser console:\n  ${browserConsole.join("\n  ")}`,
-    ...[...(server?.logs ?? [])].map(([id, log]) => `server ${id}\n  ${log.join("\n  ")}`),
+    ...[...(server?.logs.keys() ?? [])].map((id) => server!.describe(id)),
+    ...(isMuxServer(server) ? [`mux stats: ${JSON.stringify(server.mux.stats())}`] : []),
     ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
   ];
 

@@ -1,11 +1,17 @@
 /**
  * libwebrtc (Google's WebRTC, through the @roamhq/wrtc addon) as the client, werift as the server.
  *
- * 20 clients connect at once, each echoes 100 payloads of 1–16 KiB on an ordered and on an unordered
- * channel and checks every byte. 5 of them restart ICE halfway: the restart starts while messages are in
- * flight, and the last quarter of each stream is only sent once the client selected a candidate pair of the
- * new ICE generation, so those echoes prove the restarted path. The same run against plain werift (a
+ * 20 clients connect at once, each echoes 100 payloads of 1–16 KiB on an ordered channel, then 100 on an
+ * unordered one, and checks every byte (and the order, on the ordered channel). 5 of them restart ICE
+ * halfway through the ordered stream: the restart starts while messages are in flight, and the last quarter
+ * of that stream (and all of the unordered one) is only sent once the client selected a candidate pair of
+ * the new ICE generation, so those echoes prove the restarted path. The same run against plain werift (a
  * socket per peer connection) is the control.
+ *
+ * One channel at a time per peer connection, because werift 0.25.2's SCTP strands complete ordered
+ * messages when another stream's chunks interleave with theirs (werift-webrtc#706: `popMessages` yields
+ * one message per arriving chunk once TSNs stop being adjacent). With both channels busy at once, an
+ * ordered channel stalled in 3 of about 20 runs here, with and without the mux; see docs/interop.md.
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { iceUfrag, udpCandidatePorts } from "./harness/echo-server.js";
@@ -17,7 +23,7 @@ import {
   type NetworkGuard,
   udpHandlesSettle,
 } from "./harness/network-guard.js";
-import { type InteropServer, startMuxServer, startPlainServer } from "./harness/servers.js";
+import { type InteropServer, isMuxServer, startMuxServer, startPlainServer } from "./harness/servers.js";
 import { WrtcEchoClient } from "./harness/wrtc-client.js";
 
 const CLIENTS = 20;
@@ -52,13 +58,11 @@ async function run(server: InteropServer, clients: WrtcEchoClient[]): Promise<Ru
           startRestart = resolve;
         }).then(() => client.restartIce(server.url));
         const hold = restarts ? { seq: RESUME_AT, until: restarted } : undefined;
-        const [ordered, unordered] = await Promise.all([
-          client.echo(client.ordered, 2 * i, MESSAGES, {
-            hold,
-            onEchoed: (n) => n === RESTART_AT && restarts && startRestart(),
-          }),
-          client.echo(client.unordered, 2 * i + 1, MESSAGES, { hold }),
-        ]);
+        const ordered = await client.echo(client.ordered, 2 * i, MESSAGES, {
+          hold,
+          onEchoed: (n) => n === RESTART_AT && restarts && startRestart(),
+        });
+        const unordered = await client.echo(client.unordered, 2 * i + 1, MESSAGES);
         return ordered + unordered;
       }),
     ),
@@ -89,7 +93,8 @@ describe("libwebrtc clients (@roamhq/wrtc) against a werift server", () => {
 
   const explain = async () => [
     ...(await Promise.all(clients.map((client) => client.describe()))),
-    ...[...(server?.logs ?? [])].map(([id, log]) => `server ${id}\n  ${log.join("\n  ")}`),
+    ...[...(server?.logs.keys() ?? [])].map((id) => server!.describe(id)),
+    ...(isMuxServer(server) ? [`mux stats: ${JSON.stringify(server.mux.stats())}`] : []),
     ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
   ];
 

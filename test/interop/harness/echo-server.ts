@@ -32,6 +32,10 @@ export interface EchoServer {
   readonly answers: string[];
   /** Per-peer state log of the server side (ICE, connection, gathering), for failure reports. */
   readonly logs: Map<string, string[]>;
+  /** Messages each peer's channels echoed, by peer id and channel label. */
+  readonly echoed: Map<string, Map<string, number>>;
+  /** The server's side of a peer for a failure report: its state log and echo counts. */
+  describe(id: string): string;
   /** Signaling errors (also answered with HTTP 500). */
   readonly errors: Error[];
   close(): Promise<void>;
@@ -73,6 +77,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   const peers = new Map<string, RTCPeerConnection>();
   const answers: string[] = [];
   const logs = new Map<string, string[]>();
+  const echoed = new Map<string, Map<string, number>>();
   const errors: Error[] = [];
   const started = performance.now();
   let nextId = 1;
@@ -85,10 +90,16 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     pc.iceConnectionStateChange.subscribe((state) => note(`ice ${state}`));
     pc.connectionStateChange.subscribe((state) => note(`connection ${state}`));
     pc.iceGatheringStateChange.subscribe((state) => note(`gathering ${state}`));
+    const counts = new Map<string, number>();
     pc.onDataChannel.subscribe((channel) => {
       note(`datachannel ${channel.label} ordered=${channel.ordered}`);
-      channel.onMessage.subscribe((data) => channel.send(data));
+      counts.set(channel.label, 0);
+      channel.onMessage.subscribe((data) => {
+        channel.send(data);
+        counts.set(channel.label, (counts.get(channel.label) ?? 0) + 1);
+      });
     });
+    echoed.set(id, counts);
     options.preparePeer?.(pc);
     peers.set(id, pc);
     logs.set(id, log);
@@ -148,7 +159,21 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     peers,
     answers,
     logs,
+    echoed,
     errors,
+    describe(id) {
+      const counts = [...(echoed.get(id) ?? [])].map(([label, n]) => `${label} ${n}`).join(", ");
+      const pc = peers.get(id);
+      const now =
+        pc === undefined ? "closed" : `ice=${pc.iceConnectionState} connection=${pc.connectionState}`;
+      const internals = pc === undefined ? [] : weriftSnapshot(pc);
+      const lines = [
+        `server ${id} now: ${now}; echoed: ${counts || "nothing"}`,
+        ...internals,
+        ...(logs.get(id) ?? []),
+      ];
+      return lines.join("\n  ");
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -171,4 +196,27 @@ export function udpCandidatePorts(sdp: string): number[] {
 /** The `a=ice-ufrag:` of an SDP (the first one: max-bundle has a single ICE transport). */
 export function iceUfrag(sdp: string): string | undefined {
   return /^a=ice-ufrag:(.+)$/m.exec(sdp)?.[1]?.trim();
+}
+
+/**
+ * For failure reports only: werift's ICE agent and SCTP association as they are now. Reads private fields
+ * defensively (anything missing prints as undefined); nothing here steers a test.
+ */
+function weriftSnapshot(pc: RTCPeerConnection): string[] {
+  const agent = pc.iceTransports[0]?.connection;
+  const sctp = pc.sctpTransport?.sctp as unknown as Record<string, unknown> | undefined;
+  const length = (value: unknown) => (Array.isArray(value) ? value.length : String(value));
+  const nominated = agent?.nominated?.toJSON() as
+    | { localCandidate?: string; remoteCandidate?: string }
+    | undefined;
+  return [
+    `ice agent: state=${agent?.state} generation=${agent?.generation} ufrags=${agent?.localUsername}/${agent?.remoteUsername} ` +
+      `nominated=${nominated === undefined ? "none" : `${nominated.localCandidate} -> ${nominated.remoteCandidate}`}`,
+    sctp === undefined
+      ? "sctp: none"
+      : `sctp: association=${String(sctp.associationState)} outboundQueue=${length(sctp.outboundQueue)} ` +
+        `sentQueue=${length(sctp.sentQueue)} flightSize=${String(sctp.flightSize)} cwnd=${String(sctp.cwnd)} ` +
+        `rto=${String(sctp.rto)} t3=${sctp.timer3Handle === undefined ? "idle" : "armed"} ` +
+        `peerRwnd=${String(sctp.peerAdvertisedRwnd)} localTsn=${String(sctp.localTsn)} lastSackedTsn=${String(sctp.lastSackedTsn)}`,
+  ];
 }

@@ -59,3 +59,7 @@ export async function startMuxServer(options: EchoServerOptions = {}): Promise<M
     throw error;
   }
 }
+
+export function isMuxServer(server: InteropServer | undefined): server is MuxServer {
+  return server?.kind === "udpmux";
+}

@@ -22,6 +22,7 @@ interface StatsReport {
 export interface ClientDataChannel {
   readonly label: string;
   readonly readyState: string;
+  readonly ordered: boolean;
   binaryType: string;
   send(data: Uint8Array): void;
   close(): void;
@@ -68,6 +69,8 @@ export class WrtcEchoClient {
   /** Every offer this client sent and every answer it applied, in order (restarts included). */
   readonly offers: string[] = [];
   readonly answers: string[] = [];
+  /** Per channel label: payloads sent and echoes verified so far. */
+  readonly progress = new Map<string, { sent: number; verified: number }>();
   private readonly started = performance.now();
 
   constructor(readonly name: string) {
@@ -118,7 +121,8 @@ export class WrtcEchoClient {
     await this.negotiate(serverUrl, true);
     const newPorts = new Set(udpCandidatePorts(this.pc.localDescription!.sdp));
     const deadline = performance.now() + timeoutMs;
-    // No event reports a change of the selected pair through this binding's API, so poll the stats.
+    // The selected-pair event lives on pc.sctp.transport.iceTransport, and merely reading pc.sctp.transport
+    // makes @roamhq/wrtc 0.10.0 crash (SIGSEGV) when the process exits: poll the stats instead.
     for (;;) {
       const pair = await this.selectedPair();
       if (pair !== undefined && newPorts.has(pair.localPort)) {
@@ -182,7 +186,7 @@ export class WrtcEchoClient {
 
   /**
    * Sends `count` payloads of stream `stream` through `channel` (at most ECHO_WINDOW in flight) and resolves
-   * once every one came back byte for byte. `onEchoed(n)` runs after the n-th verified echo; with `hold`,
+   * once every one came back byte for byte (and, on an ordered channel, in the order sent). `onEchoed(n)` runs after the n-th verified echo; with `hold`,
    * payload `hold.seq` and later ones wait for `hold.until` (a rejection fails the echo).
    */
   echo(
@@ -195,6 +199,8 @@ export class WrtcEchoClient {
     return new Promise<number>((resolve, reject) => {
       const seen = new Set<number>();
       let sent = 0;
+      const progress = { sent: 0, verified: 0 };
+      this.progress.set(channel.label, progress);
       let held = hold !== undefined;
       let waiting = false;
       const fail = (reason: string) => {
@@ -223,6 +229,7 @@ export class WrtcEchoClient {
           }
           if (channel.readyState !== "open") return fail(`channel is ${channel.readyState}`);
           channel.send(makePayload(stream, sent++));
+          progress.sent = sent;
         }
       };
       channel.onmessage = ({ data }) => {
@@ -231,7 +238,9 @@ export class WrtcEchoClient {
         if (seq === undefined || seq >= sent)
           return fail(`echo of ${data.byteLength} bytes matches nothing sent`);
         if (seen.has(seq)) return fail(`message ${seq} echoed twice`);
+        if (channel.ordered && seq !== seen.size) return fail(`echo ${seq} overtook echo ${seen.size}`);
         seen.add(seq);
+        progress.verified = seen.size;
         onEchoed?.(seen.size);
         if (seen.size === count) {
           channel.onmessage = null;
@@ -249,9 +258,12 @@ export class WrtcEchoClient {
   async describe(): Promise<string> {
     const lines = [...this.log];
     lines.push(
-      `${this.name} now: ice=${this.pc.iceConnectionState} connection=${this.pc.connectionState} ` +
+      `${this.name} (server ${this.id ?? "?"}) now: ice=${this.pc.iceConnectionState} connection=${this.pc.connectionState} ` +
         `signaling=${this.pc.signalingState} gathering=${this.pc.iceGatheringState}`,
     );
+    for (const [label, { sent, verified }] of this.progress) {
+      lines.push(`  channel ${label}: sent ${sent}, verified ${verified}`);
+    }
     try {
       const report = await this.pc.getStats();
       report.forEach((stat) => {
