@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# npm pack smoke test: does the package we would publish work for a consumer?
+#
+#   1. `npm pack` (dist/ must already be built) and check the tarball holds every file that
+#      package.json's main/module/types/exports point at.
+#   2. Install the tarball into an empty consumer project (its dependencies come from the registry).
+#   3. Runtime, under each node in $SMOKE_NODES (default: `node`): `import("udpmux")` and
+#      `require("udpmux")` expose UDPMux and MuxedConnection, and each resolves to the file the
+#      exports map names for that condition (Node >= 20.19 can require() ESM, so a bare "require
+#      works" would not prove the CJS build is used). Same for "udpmux/werift" if exported.
+#   4. Types, with the repo's own tsc (--module nodenext --moduleResolution nodenext --strict, no
+#      skipLibCheck): an ESM consumer ("type": "module", .ts) and a CJS consumer (.cts) each import
+#      `{ UDPMux, type UDPMuxOptions }`, and each picks the declaration file its condition names.
+#
+# Usage: bash scripts/pack-smoke.sh   (from anywhere; works on the repo this script lives in)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$PWD
+TSC="$REPO/node_modules/.bin/tsc"
+read -r -a NODES <<<"${SMOKE_NODES:-node}"
+
+[[ -x $TSC ]] || { echo "error: $TSC missing; run npm ci first" >&2; exit 1; }
+[[ -d dist ]] || { echo "error: dist/ missing; run npm run build first" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/udpmux-pack-smoke.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+step() { printf -- '-- %s\n' "$*"; }
+
+# --- 1. pack --------------------------------------------------------------------------------------
+step "npm pack"
+npm pack --json --pack-destination "$WORK" >"$WORK/pack.json"
+TARBALL="$WORK/$(node -p 'require(process.argv[1])[0].filename' "$WORK/pack.json")"
+node - "$WORK/pack.json" <<'EOF'
+const [{ filename, size, unpackedSize, files }] = require(process.argv[2]);
+console.log(`${filename}: ${files.length} files, ${size} B packed, ${unpackedSize} B unpacked`);
+for (const f of files) console.log(`   ${String(f.size).padStart(8)}  ${f.path}`);
+EOF
+
+step "every file package.json points at is in the tarball"
+node - "$WORK/pack.json" <<'EOF'
+const pkg = require("./package.json");
+const packed = new Set(require(process.argv[2])[0].files.map((f) => f.path.replace(/^\.\//, "")));
+const targets = new Set();
+const walk = (v) => {
+  if (typeof v === "string") targets.add(v);
+  else if (v && typeof v === "object") for (const x of Object.values(v)) walk(x);
+};
+walk(pkg.exports);
+for (const k of ["main", "module", "types", "typings"]) if (pkg[k]) targets.add(pkg[k]);
+const missing = [...targets].map((t) => t.replace(/^\.\//, "")).filter((t) => !t.includes("*") && !packed.has(t));
+if (missing.length) {
+  console.error(`error: package.json points at files missing from the tarball: ${missing.join(", ")}`);
+  process.exit(1);
+}
+console.log(`ok: ${targets.size} targets`);
+EOF
+
+# --- 2. consumer project ---------------------------------------------------------------------------
+CONSUMER="$WORK/consumer"
+mkdir -p "$CONSUMER"
+cat >"$CONSUMER/package.json" <<'EOF'
+{ "name": "udpmux-pack-smoke", "version": "0.0.0", "private": true, "type": "module" }
+EOF
+
+# What a TypeScript consumer on Node has beside us: @types/node (the repo's version, so the
+# check sees what CI's typecheck saw), and werift if we export an adapter for it and it did
+# not come in as a peer dependency.
+deps=("$TARBALL")
+TYPES_NODE=$(node -p 'require("./node_modules/@types/node/package.json").version')
+deps+=("@types/node@$TYPES_NODE")
+HAS_WERIFT=$(node -p 'Boolean(require("./package.json").exports?.["./werift"])')
+if [[ $HAS_WERIFT == true ]]; then
+  WERIFT_RANGE=$(node -p 'const p = require("./package.json"); p.peerDependencies?.werift ?? p.devDependencies?.werift ?? ""')
+  deps+=("werift${WERIFT_RANGE:+@$WERIFT_RANGE}")
+fi
+step "npm install (in $CONSUMER): $(basename "$TARBALL") ${deps[*]:1}"
+(cd "$CONSUMER" && npm install --no-audit --no-fund "${deps[@]}")
+
+# --- 3. runtime -----------------------------------------------------------------------------------
+# Expected file for entry point ENTRY (".", "./werift") under CONDITION ("import", "require").
+# shellcheck disable=SC2016 # the ${...} are JavaScript template literals
+expected() {
+  node -e '
+    const [entry, cond, kind] = process.argv.slice(1);
+    const e = require("./package.json").exports[entry];
+    // TypeScript: an explicit "types" wins; else the .d.ts/.d.cts/.d.mts beside the JS target.
+    const dts = (js) => (kind === "types" && typeof js === "string" ? js.replace(/\.([cm]?)js$/, ".d.$1ts") : js);
+    const c = typeof e === "string" ? e : (e[cond] ?? e.default);
+    const t = typeof c === "string" ? (kind === "types" && typeof e === "object" && e.types) || dts(c)
+      : (c?.[kind] ?? dts(c?.default));
+    if (typeof t !== "string") throw new Error(`no ${kind} target for ${entry} under ${cond}`);
+    console.log(require("node:path").resolve(process.argv[4], t));
+  ' "$1" "$2" "$3" "$CONSUMER/node_modules/udpmux"
+}
+
+check_runtime() { # check_runtime NODE SPECIFIER ENTRY EXPECTED_EXPORTS...
+  local node=$1 spec=$2 entry=$3
+  shift 3
+  local want_esm want_cjs
+  want_esm=$(expected "$entry" import default)
+  want_cjs=$(expected "$entry" require default)
+  (cd "$CONSUMER" && "$node" --input-type=module - "$spec" "$want_esm" "$@") <<'EOF'
+import { fileURLToPath } from "node:url";
+const [spec, want, ...names] = process.argv.slice(2);
+const got = fileURLToPath(import.meta.resolve(spec));
+if (got !== want) throw new Error(`import("${spec}") resolved to ${got}, expected ${want}`);
+const m = await import(spec);
+for (const n of names) if (typeof m[n] !== "function") throw new Error(`import("${spec}").${n} is ${typeof m[n]}`);
+console.log(`ok  ${process.version}  ESM  import("${spec}") -> ${got.split("/node_modules/")[1]}  [${Object.keys(m).join(", ")}]`);
+EOF
+  (cd "$CONSUMER" && "$node" - "$spec" "$want_cjs" "$@") <<'EOF'
+const [spec, want, ...names] = process.argv.slice(2);
+const got = require.resolve(spec);
+if (got !== want) throw new Error(`require("${spec}") resolved to ${got}, expected ${want}`);
+const m = require(spec);
+for (const n of names) if (typeof m[n] !== "function") throw new Error(`require("${spec}").${n} is ${typeof m[n]}`);
+console.log(`ok  ${process.version}  CJS  require("${spec}") -> ${got.split("/node_modules/")[1]}  [${Object.keys(m).join(", ")}]`);
+EOF
+}
+
+step "runtime: ESM import and CJS require"
+for node in "${NODES[@]}"; do
+  check_runtime "$node" udpmux . UDPMux MuxedConnection
+  if [[ $HAS_WERIFT == true ]]; then
+    check_runtime "$node" udpmux/werift ./werift
+  fi
+done
+
+# --- 4. types -------------------------------------------------------------------------------------
+cat >"$CONSUMER/esm.ts" <<'EOF'
+import { MuxedConnection, UDPMux, type UDPMuxOptions } from "udpmux";
+// @ts-expect-error proves the checker reads the real declarations: this export does not exist
+import { NotAnExportOfUdpmux } from "udpmux";
+
+export const classes: readonly [typeof UDPMux, typeof MuxedConnection] = [UDPMux, MuxedConnection];
+export type Options = UDPMuxOptions;
+export const unused: unknown = NotAnExportOfUdpmux;
+EOF
+sed 's/^export type Options/export type CjsOptions/' "$CONSUMER/esm.ts" >"$CONSUMER/cjs.cts"
+
+# Only @types/node among ambient types (as in the repo's tsconfig): the consumer's node_modules/@types
+# also holds what werift drags in (@types/dom-webcodecs clashes with lib.dom), which is not ours.
+TSC_FLAGS=(--noEmit --strict --module nodenext --moduleResolution nodenext --target es2022 --types node)
+
+check_types() { # check_types FILE CONDITION ENTRY [EXTRA TSC FLAGS...]
+  local file=$1 cond=$2 entry=$3 want listed
+  shift 3
+  want=$(expected "$entry" "$cond" types)
+  if ! listed=$(cd "$CONSUMER" && "$TSC" "${TSC_FLAGS[@]}" "$@" --listFiles "$file"); then
+    (cd "$CONSUMER" && "$TSC" "${TSC_FLAGS[@]}" "$@" "$file") || true
+    echo "error: tsc failed on the $cond consumer ($file)" >&2
+    return 1
+  fi
+  if ! grep -qxF "$want" <<<"$listed"; then
+    grep udpmux <<<"$listed" || true
+    echo "error: $file ($cond) did not load $want" >&2
+    return 1
+  fi
+  echo "ok  tsc $("$TSC" --version | cut -d' ' -f2) $* $file ($cond) -> ${want#"$CONSUMER/node_modules/"}"
+}
+
+step "types: tsc nodenext, ESM and CJS consumers"
+check_types esm.ts import .
+check_types cjs.cts require .
+
+if [[ $HAS_WERIFT == true ]]; then
+  # That the subpath's declarations resolve per condition; --skipLibCheck because werift's own
+  # .d.ts are not ours to check (and it is the only way to skip them).
+  printf 'import * as adapter from "udpmux/werift";\nexport const a: object = adapter;\n' >"$CONSUMER/werift-esm.ts"
+  printf 'import * as adapter from "udpmux/werift";\nexport const b: object = adapter;\n' >"$CONSUMER/werift-cjs.cts"
+  check_types werift-esm.ts import ./werift --skipLibCheck
+  check_types werift-cjs.cts require ./werift --skipLibCheck
+fi
+
+echo "pack smoke: OK"
