@@ -209,9 +209,11 @@ function weriftSnapshot(pc: RTCPeerConnection): string[] {
   const nominated = agent?.nominated?.toJSON() as
     | { localCandidate?: string; remoteCandidate?: string }
     | undefined;
+  // werift's RFC 7675 state: while false, Connection.send drops application data without a word.
+  const consent = (agent as unknown as { consentFresh?: boolean } | undefined)?.consentFresh;
   return [
     `ice agent: state=${agent?.state} generation=${agent?.generation} ufrags=${agent?.localUsername}/${agent?.remoteUsername} ` +
-      `nominated=${nominated === undefined ? "none" : `${nominated.localCandidate} -> ${nominated.remoteCandidate}`}`,
+      `consentFresh=${consent} nominated=${nominated === undefined ? "none" : `${nominated.localCandidate} -> ${nominated.remoteCandidate}`}`,
     sctp === undefined
       ? "sctp: none"
       : `sctp: association=${String(sctp.associationState)} outboundQueue=${length(sctp.outboundQueue)} ` +

@@ -9,6 +9,7 @@
  */
 import dgram from "node:dgram";
 import dns from "node:dns";
+import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import os from "node:os";
 
@@ -118,5 +119,34 @@ export async function udpHandlesSettle(count: number, timeoutMs = 3_000): Promis
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Datagrams the kernel dropped because a socket's receive buffer was full (Linux, this network namespace):
+ * `total` from /proc/net/snmp (RcvbufErrors: clients and server alike), `byPort` from the `drops` column of
+ * /proc/net/udp and /proc/net/udp6 for the sockets bound to those local ports. The mux never sees these
+ * datagrams, so its own `stats()` can't count them. Undefined where /proc isn't there.
+ */
+export function kernelUdpDrops(
+  ports: number[] = [],
+): { total: number; byPort: Record<number, number> } | undefined {
+  try {
+    const snmp = readFileSync("/proc/net/snmp", "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("Udp:"));
+    const [names, values] = snmp.map((line) => line.trim().split(/\s+/));
+    const total = Number(values?.[names?.indexOf("RcvbufErrors") ?? -1]);
+    const byPort: Record<number, number> = {};
+    for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
+      for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
+        const fields = line.trim().split(/\s+/);
+        const port = Number.parseInt(fields[1]?.split(":").at(-1) ?? "", 16);
+        if (ports.includes(port)) byPort[port] = (byPort[port] ?? 0) + Number(fields.at(-1));
+      }
+    }
+    return { total, byPort };
+  } catch {
+    return undefined;
   }
 }
