@@ -82,15 +82,17 @@ async function run(server: InteropServer, clients: WrtcEchoClient[]): Promise<Ru
   };
 }
 
+type Drops = ReturnType<typeof kernelUdpDrops>;
+
 /**
  * One line for the CI log: SCTP recovers from these drops, so no test fails on them, but they cost time
  * and are the first thing to look at when a run is slow or stalls.
  */
-function reportKernelDrops(what: string, drops: ReturnType<typeof kernelUdpDrops>): void {
-  if (drops === undefined) return;
-  const server = Object.values(drops.byPort)[0];
+function reportKernelDrops(what: string, before: Drops, after: Drops): void {
+  if (before === undefined || after === undefined) return;
+  const server = Object.values(after.byPort)[0];
   console.log(
-    `${what}: the kernel dropped ${drops.total} datagrams in this namespace for full receive buffers` +
+    `${what}: the kernel dropped ${after.total - before.total} datagrams for full receive buffers` +
       (server === undefined ? "" : `, ${server} of them at the mux's socket`),
   );
 }
@@ -144,12 +146,13 @@ describe("libwebrtc clients (@roamhq/wrtc) against a werift server", () => {
   });
 
   it("20 clients on one UDPMux: every byte echoed, 5 ICE restarts mid-stream, one socket, one port", async () => {
+    const dropsBefore = kernelUdpDrops();
     const mux = await startMuxServer();
     server = mux;
     createClients();
     await explainFailure(async () => {
       const result = await run(mux, clients);
-      reportKernelDrops("mux", kernelUdpDrops([mux.udpPort]));
+      reportKernelDrops("mux", dropsBefore, kernelUdpDrops([mux.udpPort]));
 
       expect(result.echoed).toEqual(Array(CLIENTS).fill(2 * MESSAGES));
       for (const client of clients.slice(0, RESTARTING)) expectRestarted(mux, client);
@@ -175,12 +178,13 @@ describe("libwebrtc clients (@roamhq/wrtc) against a werift server", () => {
   });
 
   it("control, plain werift (a socket per peer connection): the same run", async () => {
+    const dropsBefore = kernelUdpDrops();
     const plain = await startPlainServer();
     server = plain;
     createClients();
     await explainFailure(async () => {
       const result = await run(plain, clients);
-      reportKernelDrops("control", kernelUdpDrops());
+      reportKernelDrops("control", dropsBefore, kernelUdpDrops());
 
       expect(result.echoed).toEqual(Array(CLIENTS).fill(2 * MESSAGES));
       for (const client of clients.slice(0, RESTARTING)) expectRestarted(plain, client);
