@@ -12,14 +12,14 @@
  * asked to send between `restart()` and the new nomination (`Connection.send` without a nominated pair or
  * fresh consent), so SCTP has to retransmit it after a T3 timeout, and werift 0.25.2's SCTP can then wedge
  * the association for good: `flightSize >= cwnd` with an empty sent queue and no timer running (seen in 2
- * of about 18 runs with data in flight across the restart; failure report: `sentQueue=0 flightSize=6960
+ * of 18 runs with data in flight across the restart; failure report: `sentQueue=0 flightSize=6960
  * cwnd=6960 t3=idle`). From reading sctp.js, the likely leak: the T3 handler marks gap-acked chunks for
  * retransmission without clearing `acked`, and the cumulative ack then skips their `flightSize` decrease.
  *
  * One channel at a time per peer connection, because werift 0.25.2's SCTP strands complete ordered
  * messages when another stream's chunks interleave with theirs (werift-webrtc#706: `popMessages` yields
  * one message per arriving chunk once TSNs stop being adjacent). With both channels busy at once, an
- * ordered channel stalled in 3 of about 20 runs here, with and without the mux; see docs/interop.md.
+ * ordered channel stalled that way in the control run, without the mux; see docs/interop.md.
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { iceUfrag, udpCandidatePorts } from "./harness/echo-server.js";
