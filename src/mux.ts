@@ -90,6 +90,15 @@ export interface BindOptions extends UDPMuxOptions {
   type?: "udp4" | "udp6";
   /** For udp6: refuse IPv4 (no dual stack). @default false */
   ipv6Only?: boolean;
+  /**
+   * The socket's receive buffer (SO_RCVBUF), in bytes. One socket carries every peer's traffic, so bursts
+   * that many sockets would absorb land in one buffer: raise it for busy servers (the kernel caps it at
+   * `net.core.rmem_max`). Datagrams the kernel drops on a full buffer never reach the mux and are not in
+   * `stats()`. @default the OS default (Linux: `net.core.rmem_default`, often 208 KiB)
+   */
+  recvBufferSize?: number;
+  /** The socket's send buffer (SO_SNDBUF), in bytes. @default the OS default */
+  sendBufferSize?: number;
 }
 
 /** How sure the mux is that an address belongs to its conn (see the class comment). */
@@ -187,7 +196,15 @@ export class UDPMux implements AsyncIterable<Candidate> {
   static async bind(options: BindOptions = {}): Promise<UDPMux> {
     if (options === null || typeof options !== "object")
       throw invalidArgType("options", "an object", options);
-    const { port = 0, address, ipv6Only = false } = options;
+    const { port = 0, address, ipv6Only = false, recvBufferSize, sendBufferSize } = options;
+    for (const [name, size] of [
+      ["recvBufferSize", recvBufferSize],
+      ["sendBufferSize", sendBufferSize],
+    ] as const) {
+      if (size !== undefined && (!Number.isSafeInteger(size) || size < 1)) {
+        throw invalidArgValue(name, "a positive integer", size);
+      }
+    }
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw invalidArgValue("port", "an integer from 0 to 65535", port);
     }
@@ -197,7 +214,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
     const type = options.type ?? (address !== undefined && familyOf(address) === "IPv6" ? "udp6" : "udp4");
     if (type !== "udp4" && type !== "udp6") throw invalidArgValue("type", '"udp4" or "udp6"', type);
     const mux = resolveOptions(options); // validate the mux options before binding anything
-    const socket = createSocket({ type, ipv6Only });
+    const socket = createSocket({ type, ipv6Only, recvBufferSize, sendBufferSize });
     try {
       const listening = once(socket, "listening");
       socket.bind({ port, address: address ?? (type === "udp6" ? "::" : "0.0.0.0"), exclusive: true });

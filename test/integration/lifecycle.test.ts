@@ -21,6 +21,19 @@ describe("bind and start", () => {
     expect(addr!.port).toBeGreaterThan(0);
   });
 
+  it("takes socket buffer sizes, and refuses nonsense ones", async () => {
+    const m = track(
+      await UDPMux.bind({ address: "127.0.0.1", recvBufferSize: 1 << 20, sendBufferSize: 1 << 19 }),
+    );
+    expect(m.getListenAddresses()[0]!.port).toBeGreaterThan(0);
+    await expect(UDPMux.bind({ address: "127.0.0.1", recvBufferSize: 0 })).rejects.toMatchObject({
+      code: "ERR_INVALID_ARG_VALUE",
+    });
+    await expect(UDPMux.bind({ address: "127.0.0.1", sendBufferSize: 1.5 })).rejects.toMatchObject({
+      code: "ERR_INVALID_ARG_VALUE",
+    });
+  });
+
   it("rejects when the port is taken", async () => {
     const m = await mux();
     await expect(
