@@ -2,34 +2,22 @@
  * attachUDPMux()'s contract: what it refuses (bad arguments, unsupported werift shapes, too late, closed
  * mux, attached twice) and what it changes on an agent (announced addresses, the STUN default, ufrags).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux, MAX_UFRAGS_PER_AGENT, SUPPORTED_WERIFT_VERSIONS } from "../../src/werift/index.js";
 import {
-  Closer,
   connectAgents,
   ICE_FLAVORS,
-  installNetworkGuard,
   LOOPBACK_ICE_OPTIONS,
-  type NetworkGuard,
   plainAgent,
   roundTrip,
+  useWeriftSuite,
 } from "./helpers.js";
 
-let guard: NetworkGuard;
-beforeAll(() => {
-  guard = installNetworkGuard();
-});
-afterAll(() => guard.restore());
-
-const closer = new Closer();
+const { closer } = useWeriftSuite();
 let mux: UDPMux;
 beforeEach(async () => {
   mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
-});
-afterEach(async () => {
-  expect(await closer.closeAll()).toEqual([]);
-  expect(guard.violations).toEqual([]);
 });
 
 const iceAgent = (controlling = true) =>

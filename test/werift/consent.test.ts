@@ -3,34 +3,22 @@
  * ~5 s (CONSENT_INTERVAL) and fails the pair after 30 s without an answer. Over ≥ 15 s of idle time the
  * checks of both ends must keep being answered through the mux, and the pairs stay connected.
  */
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
 import {
-  Closer,
   connectAgents,
   ICE_FLAVORS,
   type IceAgent,
-  installNetworkGuard,
   LOOPBACK_ICE_OPTIONS,
-  type NetworkGuard,
   plainAgent,
   roundTrip,
+  useWeriftSuite,
 } from "./helpers.js";
 
 const IDLE_MS = 16_000;
 
-let guard: NetworkGuard;
-beforeAll(() => {
-  guard = installNetworkGuard();
-});
-afterAll(() => guard.restore());
-
-const closer = new Closer();
-afterEach(async () => {
-  expect(await closer.closeAll()).toEqual([]);
-  expect(guard.violations).toEqual([]);
-});
+const { closer } = useWeriftSuite();
 
 function consent(agent: IceAgent) {
   const pair = agent.nominated!;

@@ -6,6 +6,7 @@
 import dgram from "node:dgram";
 import dns from "node:dns";
 import { isIP } from "node:net";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { RTCPeerConnection as RTCPeerConnection025, Connection as Werift025Connection } from "werift";
 import { RTCPeerConnection as RTCPeerConnection024, Connection as Werift024Connection } from "werift-024";
 import { Connection as Ice023Connection } from "werift-ice";
@@ -227,4 +228,32 @@ export class Closer {
     );
     return stuckNames;
   }
+}
+
+/**
+ * The setup every werift test file shares: the network guard installed around the file, and after each
+ * test every agent, peer connection and mux closed without error and no off-loopback traffic recorded.
+ * Call once at the top level of a test file.
+ */
+export function useWeriftSuite(options: { afterEachFirst?: () => void } = {}): {
+  closer: Closer;
+  readonly guard: NetworkGuard;
+} {
+  let guard: NetworkGuard | undefined;
+  const closer = new Closer();
+  beforeAll(() => {
+    guard = installNetworkGuard();
+  });
+  afterAll(() => guard?.restore());
+  afterEach(async () => {
+    options.afterEachFirst?.();
+    expect(await closer.closeAll()).toEqual([]);
+    expect(guard!.violations).toEqual([]);
+  });
+  return {
+    closer,
+    get guard() {
+      return guard!;
+    },
+  };
 }

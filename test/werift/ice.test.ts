@@ -5,35 +5,24 @@
  */
 import dgram from "node:dgram";
 import { once } from "node:events";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { classes, Message, methods, parseMessage } from "werift-ice";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
 import {
-  Closer,
   connectAgents,
   ICE_FLAVORS,
-  installNetworkGuard,
   LOOPBACK_ICE_OPTIONS,
-  type NetworkGuard,
   nextData,
   plainAgent,
   roundTrip,
   stateReached,
   udpHandles,
+  useWeriftSuite,
 } from "./helpers.js";
 
-let guard: NetworkGuard;
-beforeAll(() => {
-  guard = installNetworkGuard();
-});
-afterAll(() => guard.restore());
-
-const closer = new Closer();
-afterEach(async () => {
-  expect(await closer.closeAll()).toEqual([]);
-  expect(guard.violations).toEqual([]);
-});
+const suite = useWeriftSuite();
+const { closer } = suite;
 
 /** A Binding Request as a peer agent sends it: USERNAME `ufrag:peer`, signed with `password`. */
 function check(ufrag: string, password: string): Buffer {
@@ -89,7 +78,7 @@ describe.each(ICE_FLAVORS)("$name agent on a UDPMux", ({ create }) => {
 
   it("muxed ↔ muxed on one mux: hairpin traffic reaches the right agent, no other socket", async () => {
     const handles = udpHandles();
-    const binds = guard.binds.length;
+    const binds = suite.guard.binds.length;
     const a = muxed(true);
     const b = muxed(false);
     await connectAgents(a, b);
@@ -97,18 +86,18 @@ describe.each(ICE_FLAVORS)("$name agent on a UDPMux", ({ create }) => {
     expect(b.localCandidates[0]).toMatchObject({ host: "127.0.0.1", port });
     expect(await roundTrip(a, b, "to b")).toBe("to b");
     expect(await roundTrip(b, a, "to a")).toBe("to a");
-    expect(guard.binds.length).toBe(binds);
+    expect(suite.guard.binds.length).toBe(binds);
     expect(udpHandles()).toBe(handles);
     expect(mux.stats().connections).toBe(2);
   });
 
   it("binds no socket for the muxed agent: only the mux's", async () => {
     const handles = udpHandles();
-    const binds = guard.binds.length;
+    const binds = suite.guard.binds.length;
     const a = muxed(true);
     await a.gatherCandidates();
     expect(a.localCandidates).toHaveLength(1);
-    expect(guard.binds.length).toBe(binds);
+    expect(suite.guard.binds.length).toBe(binds);
     expect(udpHandles()).toBe(handles);
   });
 

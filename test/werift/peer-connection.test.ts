@@ -2,30 +2,13 @@
  * werift RTCPeerConnection (0.24.4 and 0.25.2, `bundlePolicy: "max-bundle"`) on a UDPMux: data channels
  * muxed↔plain and muxed↔muxed, 50 peer connections on one mux, ICE restart, close both ways.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
-import {
-  Closer,
-  disableWeriftStun,
-  installNetworkGuard,
-  LOOPBACK_PC_CONFIG,
-  type NetworkGuard,
-  PC_FLAVORS,
-  udpHandles,
-} from "./helpers.js";
+import { disableWeriftStun, LOOPBACK_PC_CONFIG, PC_FLAVORS, udpHandles, useWeriftSuite } from "./helpers.js";
 
-let guard: NetworkGuard;
-beforeAll(() => {
-  guard = installNetworkGuard();
-});
-afterAll(() => guard.restore());
-
-const closer = new Closer();
-afterEach(async () => {
-  expect(await closer.closeAll()).toEqual([]);
-  expect(guard.violations).toEqual([]);
-});
+const suite = useWeriftSuite();
+const { closer } = suite;
 
 /** The parts of werift's RTCPeerConnection and RTCDataChannel the tests use (same in 0.24 and 0.25). */
 interface Channel {
@@ -152,13 +135,13 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
 
   it("data channel muxed ↔ muxed on one mux, no socket but the mux's", async () => {
     const handles = udpHandles();
-    const binds = guard.binds.length;
+    const binds = suite.guard.binds.length;
     const a = muxed();
     const b = muxed();
     const { offererChannel, answererChannel } = await negotiate(a, b);
     expect(await echo(offererChannel, answererChannel, "a→b")).toBe("a→b");
     expect(await echo(answererChannel, offererChannel, "b→a")).toBe("b→a");
-    expect(guard.binds.length).toBe(binds);
+    expect(suite.guard.binds.length).toBe(binds);
     expect(udpHandles()).toBe(handles);
   });
 

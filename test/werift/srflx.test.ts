@@ -2,34 +2,21 @@
  * Server-reflexive candidates through the shared socket: one srflx candidate per configured STUN server per
  * agent, learned with one Binding Request per server per cache period however many agents gather.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
 import {
-  Closer,
   connectAgents,
   ICE_FLAVORS,
   type IceAgent,
-  installNetworkGuard,
   LOOPBACK_ICE_OPTIONS,
-  type NetworkGuard,
   plainAgent,
   roundTrip,
+  useWeriftSuite,
 } from "./helpers.js";
 import { type LoopbackStunServer, startStunServer } from "./stun-server.js";
 
-let guard: NetworkGuard;
-beforeAll(() => {
-  guard = installNetworkGuard();
-});
-afterAll(() => guard.restore());
-
-const closer = new Closer();
-afterEach(async () => {
-  vi.useRealTimers();
-  expect(await closer.closeAll()).toEqual([]);
-  expect(guard.violations).toEqual([]);
-});
+const { closer } = useWeriftSuite({ afterEachFirst: () => vi.useRealTimers() });
 
 const srflxOf = (agent: IceAgent) => agent.localCandidates.filter((c) => c.type === "srflx");
 
