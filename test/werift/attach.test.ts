@@ -43,7 +43,7 @@ describe("arguments", () => {
     [{ announcedAddresses: ["::1"] }, "ERR_INVALID_ARG_VALUE"], // the mux is IPv4
     [{ announcedAddresses: ["0.0.0.0"] }, "ERR_INVALID_ARG_VALUE"],
     [{ stunServers: { address: "127.0.0.1", port: 3478 } }, "ERR_INVALID_ARG_TYPE"],
-    [{ stunServers: [{ address: "stun.l.google.com", port: 19302 }] }, "ERR_INVALID_ARG_VALUE"],
+    [{ stunServers: [{ address: "stun.example.com", port: 3478 }] }, "ERR_INVALID_ARG_VALUE"],
     [{ stunServers: [{ address: "127.0.0.1", port: 0 }] }, "ERR_INVALID_ARG_VALUE"],
     [{ stunServers: [{ address: "127.0.0.1", port: "3478" }] }, "ERR_INVALID_ARG_TYPE"],
     [{ stunServers: [{ address: "::1", port: 3478 }] }, "ERR_INVALID_ARG_VALUE"],
