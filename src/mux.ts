@@ -12,8 +12,8 @@
  *
  * Ownership (what spoofing can't break): an association made by an unverified check is weak; one made by a
  * check whose MESSAGE-INTEGRITY verified against the conn's ICE password is strong. Only a verified check
- * can move an address to another conn, and a strong association only once its owner has not heard from
- * the address for `addressIdleMs`. STUN responses are routed by the transaction ID of the request a conn
+ * can move an address to another conn, and a strong association only once its owner has had no verified
+ * check from the address for `addressIdleMs`. STUN responses are routed by the transaction ID of the request a conn
  * sent, and only from the address it was sent to.
  *
  * Both ends of an ICE session on the same mux (two agents in one process) would see every packet come
@@ -476,7 +476,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
   /**
    * Associate `src` with `record` after a check from it. A free address is taken (up to the per-conn cap);
    * an owned one moves only for a verified check, and away from a strong owner only once that owner has
-   * been silent for `addressIdleMs`.
+   * had no verified check from it for `addressIdleMs` (data doesn't count: anyone could spoof it).
    */
   #associateByCheck(record: ConnRecord, src: RemoteInfo, verified: boolean): void {
     const existing = this.#addresses.get(src.address, src.port);
