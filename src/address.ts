@@ -6,7 +6,7 @@
  * one key however the kernel spells its address. The maps are nested (`address → port → entry`), so no
  * key string is built per datagram.
  */
-import { isIP } from "node:net";
+import { isIP, SocketAddress } from "node:net";
 
 export type Family = "IPv4" | "IPv6";
 
@@ -21,10 +21,22 @@ export interface RemoteInfo {
 const V4_MAPPED_PREFIX = "::ffff:";
 
 /**
- * The canonical spelling of an IP address: v4-mapped IPv6 becomes IPv4, the zone id is stripped.
- * Returns the input string itself when it is already canonical (the common case allocates nothing).
+ * The canonical spelling of an IP address a caller gave: v4-mapped IPv6 becomes IPv4, the zone id is
+ * stripped, IPv6 is written as RFC 5952 says (lower case, `::` for the longest zero run), so
+ * `0:0:0:0:0:0:0:1` and `::1` are one key. Anything that is not an IP address comes back unchanged.
  */
 export function canonicalAddress(address: string): string {
+  const out = kernelCanonical(address);
+  if (out.indexOf(":") === -1 || isIP(out) !== 6) return out;
+  // SocketAddress writes RFC 5952 text; a v4-mapped address comes out dotted, and then reads as IPv4.
+  return kernelCanonical(new SocketAddress({ address: out, family: "ipv6" }).address);
+}
+
+/**
+ * The light part of {@link canonicalAddress}, for addresses the kernel wrote (already RFC 5952): only the
+ * zone id and the v4-mapped form change. Returns the input itself when nothing does (no allocation).
+ */
+function kernelCanonical(address: string): string {
   if (address.indexOf(":") === -1) return address; // IPv4: nothing to do
   let out = address;
   const zone = out.indexOf("%");
@@ -49,7 +61,7 @@ export function familyOf(address: string): Family | undefined {
  */
 export function canonicalRemote(rinfo: RemoteInfo): RemoteInfo {
   if (rinfo.family === "IPv4") return rinfo;
-  const address = canonicalAddress(rinfo.address);
+  const address = kernelCanonical(rinfo.address);
   if (address === rinfo.address) return rinfo;
   return { address, family: familyOf(address) ?? rinfo.family, port: rinfo.port, size: rinfo.size };
 }

@@ -29,11 +29,11 @@ import type { Family, RemoteInfo } from "./address.js";
 import { AddressMap, canonicalAddress, canonicalRemote, familyOf, isWildcard } from "./address.js";
 import { ConnectionLimitError, invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
 import { verifyFingerprint, verifyMessageIntegrity } from "./integrity.js";
-import { log, RateLimitedLog } from "./log.js";
+import { connLog, log, RateLimitedLog } from "./log.js";
 import type { ConnHost, DropReason } from "./muxed-connection.js";
 import { MuxedConnection } from "./muxed-connection.js";
 import type { ResolvedOptions, UDPMuxOptions } from "./options.js";
-import { checkSignal, resolveOptions } from "./options.js";
+import { checkPassword, checkSignal, resolveOptions } from "./options.js";
 import { BoundedQueue } from "./queue.js";
 import type { BindingRequest, MappedAddress } from "./stun.js";
 import {
@@ -191,6 +191,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
   #dropped = 0;
   readonly #droppedByReason: Partial<Record<DropReason, number>> = {};
   readonly #dropLog = new RateLimitedLog(log);
+  readonly #listenerLog = new RateLimitedLog(connLog);
 
   /** Binds a socket and returns a started mux that owns it (and always closes it). */
   static async bind(options: BindOptions = {}): Promise<UDPMux> {
@@ -300,6 +301,8 @@ export class UDPMux implements AsyncIterable<Candidate> {
     if (options !== undefined && (options === null || typeof options !== "object")) {
       throw invalidArgType("options", "an object", options);
     }
+    const password =
+      options?.password === undefined ? undefined : checkPassword("options.password", options.password);
     if (this.#closed) throw new MuxClosedError();
     let record = this.#ufrags(family).get(localUfrag);
     if (record === undefined) {
@@ -309,7 +312,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
       record = this.#createRecord(localUfrag, family);
     }
     this.#claim(record);
-    if (options?.password !== undefined) record.conn.setPassword(options.password);
+    if (password !== undefined) record.conn.setPassword(password);
     return record.conn;
   }
 
@@ -414,7 +417,11 @@ export class UDPMux implements AsyncIterable<Candidate> {
     if (isStunMessage(msg)) {
       const type = messageType(msg);
       // 1. A connectivity check: USERNAME names the receiving agent first (RFC 8445 §7.2.2).
-      if (type === BINDING_REQUEST) return this.#routeCheck(msg, src, hairpin);
+      if (type === BINDING_REQUEST) {
+        const req = parseBindingRequest(msg); // undefined on anything malformed; never throws
+        if (req !== undefined) return this.#routeCheck(msg, src, req, hairpin);
+        // No valid `L:R` USERNAME: nothing to route by, so only an established path may take it (step 3).
+      }
       // 2. A response to a request we sent: same transaction ID, from where we sent it (RFC 5389 §7.3.3).
       const cls = classOf(type);
       if (cls === "success" || cls === "error") {
@@ -428,13 +435,11 @@ export class UDPMux implements AsyncIterable<Candidate> {
     if (association !== undefined) return association.conn.deliver(msg, src);
     if (hairpin?.hairpinPeer !== undefined) return this.#deliver(hairpin.hairpinPeer, msg, src);
     // 4. Nobody's.
-    this.#drop(isStunMessage(msg) ? "unknown-address" : "not-stun", src);
+    this.#drop(dropReason(msg), src);
   }
 
-  /** Step 1: a Binding Request. Validated before anything is looked up or allocated. */
-  #routeCheck(msg: Buffer, src: RemoteInfo, hairpin: ConnRecord | undefined): void {
-    const req = parseBindingRequest(msg); // undefined on anything malformed; never throws
-    if (req === undefined) return this.#drop("bad-username", src);
+  /** Step 1: a parsed Binding Request. Validated before anything is looked up or allocated. */
+  #routeCheck(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: ConnRecord | undefined): void {
     if (!verifyFingerprint(msg, req)) return this.#drop("integrity-failed", src); // RFC 5389 §15.5
     const record = this.#ufrags(src.family).get(req.localUfrag);
     if (record === undefined) return this.#firstContact(msg, src, req, hairpin);
@@ -494,9 +499,13 @@ export class UDPMux implements AsyncIterable<Candidate> {
     if (!verified) return;
     if (existing.strength === STRONG && this.#now - existing.lastSeen < this.#options.addressIdleMs) return;
     if (record.addresses.size >= this.#options.maxAddressesPerUfrag) return;
-    existing.owner.addresses.delete(existing);
-    this.#addresses.delete(existing.address, existing.port);
+    this.#unassociate(existing);
     this.#addAssociation(record, src.address, src.port, STRONG);
+  }
+
+  #unassociate(association: Association): void {
+    association.owner.addresses.delete(association);
+    this.#addresses.delete(association.address, association.port);
   }
 
   #addAssociation(
@@ -504,8 +513,8 @@ export class UDPMux implements AsyncIterable<Candidate> {
     address: string,
     port: number,
     strength: Association["strength"],
-  ): void {
-    if (record.addresses.size >= this.#options.maxAddressesPerUfrag) return;
+  ): Association | undefined {
+    if (record.addresses.size >= this.#options.maxAddressesPerUfrag) return undefined;
     const association: Association = {
       owner: record,
       conn: record.conn,
@@ -516,6 +525,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
     };
     record.addresses.add(association);
     this.#addresses.set(address, port, association);
+    return association;
   }
 
   /** Step 2: the conn that sent the request this response answers, if it went to `src`. Forgets the ID. */
@@ -550,15 +560,27 @@ export class UDPMux implements AsyncIterable<Candidate> {
       return this.#sendHairpin(record, data, address);
     }
     let associate = true;
+    let transaction: string | undefined;
     if (isStunMessage(data) && classOf(messageType(data)) === "request") {
-      this.#addTransaction(record, transactionKey(data), address, port);
+      transaction = transactionKey(data);
+      this.#addTransaction(record, transaction, address, port);
       // A query to a STUN server (no USERNAME) must not capture the server's address.
       associate = hasUsername(data);
     }
-    if (associate && this.#addresses.get(address, port) === undefined) {
-      this.#addAssociation(record, address, port, WEAK);
-    }
-    return this.#rawSend(data, address, port);
+    // Associated (and the transaction recorded) before the send, so that an answer can't beat it back.
+    const created =
+      associate && this.#addresses.get(address, port) === undefined
+        ? this.#addAssociation(record, address, port, WEAK)
+        : undefined;
+    const sent = this.#rawSend(data, address, port);
+    if (created === undefined && transaction === undefined) return sent; // the common case: nothing to undo
+    return sent.catch((err: unknown) => {
+      // Nothing left: a failed send claims no address and waits for no answer.
+      if (created !== undefined && this.#addresses.get(address, port) === created) this.#unassociate(created);
+      const tx = transaction === undefined ? undefined : this.#transactions.get(transaction);
+      if (tx !== undefined && tx.owner === record) this.#forgetTransaction(transaction!, tx);
+      throw err;
+    });
   }
 
   #rawSend(data: Uint8Array, address: string, port: number): Promise<number> {
@@ -587,7 +609,13 @@ export class UDPMux implements AsyncIterable<Candidate> {
     }
     const src: RemoteInfo = { address, family, port: this.#localPort, size: copy.length };
     setImmediate(() => {
-      if (!this.#closed) this.#route(copy, src, record);
+      if (this.#closed) return;
+      if (!this.#records.has(record.conn)) {
+        // The sender closed before its datagram "arrived": nobody may be linked to it any more.
+        this.#received++;
+        return this.#countDropped("conn-closed");
+      }
+      this.#route(copy, src, record);
     });
     return Promise.resolve(copy.length);
   }
@@ -671,6 +699,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
     localAddress: (family) => this.#localAddress(family),
     countDelivered: () => this.#countDelivered(),
     countDropped: (reason, count) => this.#countDropped(reason, count),
+    logListenerError: (ufrag, err) => this.#listenerLog.log("ufrag %s: a listener threw: %O", ufrag, err),
   }))(this);
 
   #localAddress(family: Family): AddressInfo {
@@ -727,12 +756,21 @@ export class UDPMux implements AsyncIterable<Candidate> {
     this.#acceptWaiters.clear();
     this.#acceptQueue.drain();
     this.#stun.close(err);
-    for (const record of [...this.#records.values()]) record.conn.close();
+    for (const record of [...this.#records.values()]) record.conn.closeDropping("conn-closed", cause);
     this.#addresses.clear();
     this.#transactions.clear();
     this.#unclaimed.clear();
     if (this.#ownsSocket && !this.#socketClosed) {
-      await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        try {
+          this.#socket.close(() => resolve());
+        } catch (closeErr) {
+          // Closed by someone else in this same tick (its 'close' event is still on its way): gone all the same.
+          log("socket already closed: %O", closeErr);
+          this.#socketClosed = true;
+          resolve();
+        }
+      });
     }
     if (this.#socketClosed) {
       for (const fail of this.#pendingSends) fail(err);
@@ -760,4 +798,10 @@ function ownAddresses(bound: string, dualStack: boolean): Set<string> {
     }
   }
   return out;
+}
+
+/** Why nobody took a datagram (step 4 of the routing). */
+function dropReason(msg: Buffer): DropReason {
+  if (!isStunMessage(msg)) return "not-stun";
+  return messageType(msg) === BINDING_REQUEST ? "bad-username" : "unknown-address";
 }

@@ -12,8 +12,7 @@ import type { AddressInfo } from "node:net";
 import type { Family, RemoteInfo } from "./address.js";
 import { canonicalAddress, familyOf } from "./address.js";
 import { ConnClosedError, invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
-import { connLog } from "./log.js";
-import { checkSignal } from "./options.js";
+import { checkPassword, checkSignal } from "./options.js";
 import { BoundedQueue } from "./queue.js";
 import { enqueueWaiter, iterateUntil, takeWaiter, type Waiter } from "./waiters.js";
 
@@ -37,6 +36,8 @@ export interface ConnHost {
   localAddress(family: Family): AddressInfo;
   countDelivered(): void;
   countDropped(reason: DropReason, count?: number): void;
+  /** Log a throwing user listener (rate-limited: a peer's datagrams trigger it). */
+  logListenerError(ufrag: string, err: unknown): void;
 }
 
 /** Why the mux dropped a datagram, as counted in `stats().droppedByReason`. */
@@ -49,8 +50,7 @@ export type DropReason =
   | "accept-queue-full"
   | "cap-reached"
   | "expired"
-  | "conn-closed"
-  | "mux-closed";
+  | "conn-closed";
 
 type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
 
@@ -107,15 +107,40 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     super();
     this.#host = host;
     this.#queue = new BoundedQueue(maxQueuedPackets);
-    (this as EventEmitter).on("newListener", MuxedConnection.#onNewListener);
-    (this as EventEmitter).on("removeListener", MuxedConnection.#onRemoveListener);
+    this.#installHooks();
+  }
+
+  /** The listeners push mode relies on; (re)installed if `removeAllListeners()` took them away. */
+  #installHooks(): void {
+    const emitter = this as EventEmitter;
+    if (!emitter.listeners("newListener").includes(MuxedConnection.#onNewListener)) {
+      emitter.on("newListener", MuxedConnection.#onNewListener);
+    }
+    if (!emitter.listeners("removeListener").includes(MuxedConnection.#onRemoveListener)) {
+      emitter.on("removeListener", MuxedConnection.#onRemoveListener);
+    }
+    this.#listenersChanged = true;
+  }
+
+  /** As `EventEmitter`'s, but the conn's own bookkeeping listeners survive it. */
+  override removeAllListeners(
+    event?: Parameters<EventEmitter<MuxedConnectionEvents>["removeAllListeners"]>[0],
+  ): this {
+    // EventEmitter counts its arguments: removeAllListeners(undefined) would remove nothing.
+    if (event === undefined) super.removeAllListeners();
+    else super.removeAllListeners(event);
+    this.#installHooks();
+    return this;
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** The ICE password that inbound checks must be signed with, if one was set. */
+  /**
+   * The ICE password that inbound checks must be signed with, if one was set. For the mux's routing.
+   * @internal
+   */
   get password(): string | undefined {
     return this.#password;
   }
@@ -125,9 +150,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
    * for this conn from now on; unsigned or badly signed checks are dropped (`integrity-failed`).
    */
   setPassword(password: string): void {
-    if (typeof password !== "string") throw invalidArgType("password", "a string", password);
-    if (password.length === 0) throw invalidArgValue("password", "a non-empty string", password);
-    this.#password = password;
+    this.#password = checkPassword("password", password);
   }
 
   /**
@@ -174,8 +197,14 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   }
 
   #listenerThrew(err: unknown): void {
-    connLog("ufrag %s: a 'message' listener threw: %O", this.localUfrag, err);
-    if (this.listenerCount("error") > 0) this.emit("error", err as Error);
+    this.#host.logListenerError(this.localUfrag, err);
+    if (this.listenerCount("error") === 0) return;
+    try {
+      this.emit("error", err as Error);
+    } catch (errorListenerErr) {
+      // Not even an 'error' listener may break routing for the other conns.
+      this.#host.logListenerError(this.localUfrag, errorListenerErr);
+    }
   }
 
   #refreshSoleListener(): void {
@@ -204,13 +233,13 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const queued = this.#queue.shift();
     if (queued !== undefined) {
       this.#host.countDelivered();
       return Promise.resolve(toPacket(queued.data, queued.rinfo));
     }
     if (this.#closed) return Promise.reject(new ConnClosedError());
-    if (signal?.aborted) return Promise.reject(signal.reason);
     this.#readers ??= new Set();
     return enqueueWaiter(this.#readers, signal);
   }
@@ -262,16 +291,17 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   }
 
   /**
-   * Close, counting datagrams still queued under `reason`.
+   * Close, counting datagrams still queued under `reason`; pending reads reject with `ERR_CONN_CLOSED`
+   * carrying `cause` (why the mux went away, when it did).
    * @internal
    */
-  closeDropping(reason: DropReason): void {
+  closeDropping(reason: DropReason, cause?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#host.release(this);
     const dropped = this.#queue.drain().length;
     if (dropped > 0) this.#host.countDropped(reason, dropped);
-    const err = new ConnClosedError();
+    const err = new ConnClosedError(cause === undefined ? undefined : { cause });
     for (const reader of this.#readers ?? []) reader.reject(err);
     this.#readers?.clear();
     process.nextTick(() => this.emit("close"));

@@ -127,3 +127,10 @@ export function checkSignal(options: { signal?: AbortSignal } | undefined): Abor
   }
   return signal;
 }
+
+/** Validate an ICE password argument: a non-empty string. */
+export function checkPassword(name: string, password: unknown): string {
+  if (typeof password !== "string") throw invalidArgType(name, "a string", password);
+  if (password.length === 0) throw invalidArgValue(name, "a non-empty string", password);
+  return password;
+}

@@ -8,7 +8,10 @@ describe("canonicalAddress", () => {
     ["::ffff:10.1.2.3", "10.1.2.3"],
     ["::FFFF:10.1.2.3", "10.1.2.3"],
     ["fe80::1%eth0", "fe80::1"],
-    ["::ffff:1:2", "::ffff:1:2"],
+    ["::ffff:1:2", "0.1.0.2"], // v4-mapped written in hex
+    ["0:0:0:0:0:0:0:1", "::1"],
+    ["2001:DB8:0:0:0:0:0:1", "2001:db8::1"],
+    ["localhost", "localhost"],
   ])("%s → %s", (input, out) => {
     expect(canonicalAddress(input)).toBe(out);
   });
