@@ -124,7 +124,7 @@ step "runtime: ESM import and CJS require"
 for node in "${NODES[@]}"; do
   check_runtime "$node" udpmux . UDPMux MuxedConnection
   if [[ $HAS_WERIFT == true ]]; then
-    check_runtime "$node" udpmux/werift ./werift
+    check_runtime "$node" udpmux/werift ./werift attachUDPMux
   fi
 done
 

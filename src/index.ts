@@ -6,7 +6,7 @@ export {
   StunErrorResponseError,
   StunTimeoutError,
 } from "./errors.js";
-export type { BindOptions, Candidate, UDPMuxStats } from "./mux.js";
+export type { BindOptions, Candidate, UDPMuxEvents, UDPMuxStats } from "./mux.js";
 export { UDPMux } from "./mux.js";
 export type { DropReason, MuxedConnectionEvents, Packet } from "./muxed-connection.js";
 export { MuxedConnection } from "./muxed-connection.js";

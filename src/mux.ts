@@ -22,7 +22,7 @@
  */
 
 import { createSocket, type Socket } from "node:dgram";
-import { once } from "node:events";
+import { EventEmitter, once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family, RemoteInfo } from "./address.js";
@@ -151,7 +151,13 @@ interface PendingCandidate {
   readonly record: ConnRecord;
 }
 
-export class UDPMux implements AsyncIterable<Candidate> {
+/** Events of {@link UDPMux}. */
+export interface UDPMuxEvents {
+  /** The mux finished closing: every conn closed, the socket (if owned) released. */
+  close: [];
+}
+
+export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<Candidate> {
   readonly #socket: Socket;
   readonly #options: ResolvedOptions;
   readonly #ownsSocket: boolean;
@@ -194,7 +200,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
   readonly #listenerLog = new RateLimitedLog(connLog);
 
   /** Binds a socket and returns a started mux that owns it (and always closes it). */
-  static async bind(options: BindOptions = {}): Promise<UDPMux> {
+  static override async bind(options: BindOptions = {}): Promise<UDPMux> {
     if (options === null || typeof options !== "object")
       throw invalidArgType("options", "an object", options);
     const { port = 0, address, ipv6Only = false, recvBufferSize, sendBufferSize } = options;
@@ -234,6 +240,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
    * `closeSocket: false`.
    */
   constructor(socket: Socket, options?: UDPMuxOptions) {
+    super();
     if (socket === null || typeof socket !== "object" || typeof socket.send !== "function") {
       throw invalidArgType("socket", "a dgram.Socket", socket);
     }
@@ -778,6 +785,7 @@ export class UDPMux implements AsyncIterable<Candidate> {
     }
     this.#socket.off("error", this.#onSocketError);
     this.#socket.off("close", this.#onSocketClose);
+    this.emit("close");
   }
 }
 

@@ -39,7 +39,7 @@ export const MAX_UFRAGS_PER_AGENT = 8;
 /** The mux operations the adapter uses. */
 export type MuxForWerift = Pick<
   UDPMux,
-  "closed" | "getConn" | "getListenAddresses" | "getXorMappedAddress" | "removeConnByUfrag"
+  "closed" | "getConn" | "getListenAddresses" | "getXorMappedAddress" | "removeConnByUfrag" | "once"
 >;
 
 /** The agent's host protocol in one family, once werift made it. */
@@ -256,7 +256,7 @@ export class AgentBinding implements TransportOwner {
       for (const [i, address] of plan.addresses.entries()) {
         if (i === 0) continue; // werift's own host protocol advertises the first
         out.push(
-          this.#appendWhenReady(plan.family, (Candidate) =>
+          this.#appendWhenReady(plan.family, generation, (Candidate) =>
             hostCandidate({ Candidate, generation, ufrag }, address, plan.local.port, i),
           ),
         );
@@ -272,7 +272,7 @@ export class AgentBinding implements TransportOwner {
       out.push(
         mapped.then(
           (address) =>
-            this.#appendWhenReady(server.family, (Candidate, base) =>
+            this.#appendWhenReady(server.family, generation, (Candidate, base) =>
               srflxCandidate({ Candidate, generation, ufrag }, address, base, server, i),
             ),
           (err: unknown) => {
@@ -285,9 +285,13 @@ export class AgentBinding implements TransportOwner {
     return out;
   }
 
-  /** Once the family's host protocol has its candidate, build one more candidate and advertise it. */
+  /**
+   * Once the family's host protocol has its candidate, build one more candidate and advertise it — unless
+   * an ICE restart began another generation meanwhile (its own gather adds its own candidates).
+   */
   async #appendWhenReady(
     family: Family,
+    generation: number,
     build: (
       Candidate: NonNullable<ReturnType<typeof candidateConstructorOf>>,
       base: { address: string; port: number },
@@ -299,6 +303,7 @@ export class AgentBinding implements TransportOwner {
     const base = host.protocol.localCandidate;
     const Candidate = candidateConstructorOf(base);
     if (this.#detached || base === undefined || Candidate === undefined) return undefined;
+    if (this.#connection.generation !== generation) return undefined;
     const candidate = build(Candidate, { address: base.host, port: base.port });
     this.#connection.appendLocalCandidate(candidate);
     return candidate;

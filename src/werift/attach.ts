@@ -10,7 +10,7 @@ import type { WeriftConnection, WeriftPeerConnection } from "./internals.js";
 import { checkConnection, detectTarget } from "./internals.js";
 import { weriftLog as log } from "./log.js";
 import { type AttachUDPMuxOptions, type ResolvedAttachOptions, resolveAttachOptions } from "./options.js";
-import { isAttached, markAttached, registryFor } from "./registry.js";
+import { closeWhenMuxCloses, isAttached, markAttached, registryFor } from "./registry.js";
 
 /** The bundle policy a peer connection on a mux must use (see {@link BundlePolicyError}). */
 const REQUIRED_BUNDLE_POLICY = "max-bundle";
@@ -102,6 +102,13 @@ function attachPeerConnection(
     throw err;
   }
   claim(pc);
+  // A peer connection may have no ICE transport (so no conn to hear the mux close through) for a while.
+  const forget = closeWhenMuxCloses(mux, pc, (err) => log("closing the peer connection failed: %O", err));
+  const close = pc.close;
+  pc.close = (...args: unknown[]) => {
+    forget();
+    return close.apply(pc, args as []);
+  };
   const createTransport = manager.createTransport;
   manager.createTransport = (...args: unknown[]) => {
     const dtlsTransport = createTransport.apply(manager, args);

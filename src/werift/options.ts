@@ -168,5 +168,14 @@ export function resolveAttachOptions(
   });
 
   // A family with nothing to announce gets no host protocol, so the agent doesn't use it.
-  return { families: [...byFamily.values()].filter((plan) => plan.addresses.length > 0), stunServers };
+  const families = [...byFamily.values()].filter((plan) => plan.addresses.length > 0);
+  if (families.length === 0) {
+    // e.g. a wildcard bind on a host with no non-internal interface: an agent with no candidate is useless.
+    throw invalidArgValue(
+      "options.announcedAddresses",
+      "a host address to announce (the mux is bound to a wildcard and no interface has one)",
+      announced,
+    );
+  }
+  return { families, stunServers };
 }

@@ -66,3 +66,30 @@ export function markAttached(target: object): boolean {
   attached.add(target);
   return true;
 }
+
+const closeWithMux = new WeakMap<object, Set<{ close(): Promise<void> }>>();
+
+/**
+ * Close `target` when `mux` closes — for a peer connection that may have no ICE transport (and so no conn
+ * whose `'close'` would tell it) yet. Returns the function that forgets it again, for its own close.
+ * One `'close'` listener per mux, whatever the number of targets.
+ */
+export function closeWhenMuxCloses(
+  mux: { once(event: "close", listener: () => void): unknown },
+  target: { close(): Promise<void> },
+  onCloseError: (err: unknown) => void,
+): () => void {
+  let targets = closeWithMux.get(mux);
+  if (targets === undefined) {
+    const set = new Set<{ close(): Promise<void> }>();
+    targets = set;
+    closeWithMux.set(mux, set);
+    mux.once("close", () => {
+      for (const t of set) t.close().catch(onCloseError);
+      set.clear();
+    });
+  }
+  targets.add(target);
+  const set = targets;
+  return () => set.delete(target);
+}

@@ -81,10 +81,13 @@ describe("close", () => {
     const accepting = m.accept();
     await conn.writeTo(bindingRequest("peer:close123"), { address: "127.0.0.1", port: port(s) });
     expect(m.stats().transactions).toBe(1);
+    let closeEvents = 0;
+    m.on("close", () => closeEvents++);
     const first = m.close();
     const second = m.close();
     expect(first).toBe(second);
     await first;
+    expect(closeEvents).toBe(1);
     expect(m.closed).toBe(true);
     await expect(accepting).rejects.toMatchObject({ code: "ERR_MUX_CLOSED" });
     await expect(read).rejects.toMatchObject({ code: "ERR_CONN_CLOSED" });

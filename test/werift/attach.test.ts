@@ -2,6 +2,7 @@
  * attachUDPMux()'s contract: what it refuses (bad arguments, unsupported werift shapes, too late, closed
  * mux, attached twice) and what it changes on an agent (announced addresses, the STUN default, ufrags).
  */
+import { networkInterfaces } from "node:os";
 import { beforeEach, describe, expect, it } from "vitest";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux, MAX_UFRAGS_PER_AGENT, SUPPORTED_WERIFT_VERSIONS } from "../../src/werift/index.js";
@@ -54,6 +55,23 @@ describe("arguments", () => {
     expect(() => attachUDPMux(agent, mux, options as never)).toThrow(expect.objectContaining({ code }));
     expect((agent as unknown as { ensureProtocol: unknown }).ensureProtocol).toBe(ensureProtocol);
     expect(mux.stats().connections).toBe(0);
+  });
+
+  it("a wildcard mux announces the interface addresses, and refuses when there is none", async () => {
+    const wildcard = closer.add(await UDPMux.bind({ address: "0.0.0.0" }));
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .filter((i) => i !== undefined && i.family === "IPv4" && !i.internal);
+    const agent = iceAgent();
+    if (external.length === 0) {
+      // e.g. in CI's loopback-only namespace: nothing to announce, and an agent with no candidate is useless
+      expect(() => attachUDPMux(agent, wildcard)).toThrow(
+        expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }),
+      );
+      expect(wildcard.stats().connections).toBe(0);
+    } else {
+      expect(attachUDPMux(agent, wildcard)).toBe(agent); // gathers nothing until asked: no datagram sent
+    }
   });
 
   it("a closed mux: ERR_MUX_CLOSED", async () => {

@@ -210,6 +210,23 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
     expect([a.connectionState, b.connectionState]).toEqual(["closed", "closed"]);
   });
 
+  it("closing the mux closes a peer connection that has no ICE transport yet", async () => {
+    const pc = muxed(); // attached before createDataChannel / setRemoteDescription: no transport, no conn
+    expect(mux.stats().connections).toBe(0);
+    const closed = connectionState(pc, "closed");
+    await mux.close();
+    await closed;
+    expect(pc.connectionState).toBe("closed");
+  });
+
+  it("a peer connection closed before the mux leaves nothing for the mux's close to do", async () => {
+    const pc = muxed();
+    await pc.close();
+    expect(mux.listenerCount("close")).toBe(1); // one listener per mux, not one per peer connection
+    await mux.close();
+    expect(pc.connectionState).toBe("closed");
+  });
+
   it.each(["max-compat", "balanced", undefined])(
     "refuses bundlePolicy %s with ERR_BUNDLE_POLICY",
     (policy) => {
