@@ -30,7 +30,8 @@ step() { printf -- '-- %s\n' "$*"; }
 
 # --- 1. pack --------------------------------------------------------------------------------------
 step "npm pack"
-npm pack --json --pack-destination "$WORK" >"$WORK/pack.json"
+# --ignore-scripts: dist/ is built already (prepack would rebuild it and print into the JSON on stdout)
+npm pack --json --ignore-scripts --pack-destination "$WORK" >"$WORK/pack.json"
 TARBALL="$WORK/$(node -p 'require(process.argv[1])[0].filename' "$WORK/pack.json")"
 node - "$WORK/pack.json" <<'EOF'
 const [{ filename, size, unpackedSize, files }] = require(process.argv[2]);
