@@ -73,6 +73,26 @@ describe.each(ICE_FLAVORS)("$name: srflx through the mux", ({ create }) => {
     expect([stun.requests.length, other.requests.length]).toEqual([1, 1]);
   });
 
+  it("the srflx candidate carries the mapped address, related to the first host candidate of its family", async () => {
+    stun.mapped = { address: "203.0.113.7", port: 40_001 }; // a NAT's answer: only written, never sent to
+    const a = closer.add(
+      attachUDPMux(create(true, { ...LOOPBACK_ICE_OPTIONS }), mux, {
+        announcedAddresses: ["127.0.0.1", "127.0.0.2"],
+        stunServers: [stun],
+      }),
+    );
+    await a.gatherCandidates();
+    const srflx = srflxOf(a) as unknown as {
+      host: string;
+      port: number;
+      relatedAddress: string;
+      relatedPort: number;
+    }[];
+    expect(srflx.map((c) => [c.host, c.port, c.relatedAddress, c.relatedPort])).toEqual([
+      ["203.0.113.7", 40_001, "127.0.0.1", port],
+    ]);
+  });
+
   it("an error response gives no srflx candidate, and gathering still completes", async () => {
     stun.mode = "error";
     const a = agent([stun]);

@@ -22,6 +22,11 @@ export interface LoopbackStunServer {
   /** Binding Requests received, in order, with their source. */
   readonly requests: { address: string; port: number }[];
   mode: StunServerMode;
+  /**
+   * The address to report instead of the request's source (as a NAT would). Only written into the
+   * response, never sent to.
+   */
+  mapped?: { address: string; port: number };
   close(): Promise<void>;
 }
 
@@ -41,7 +46,8 @@ export async function startStunServer(address = "127.0.0.1"): Promise<LoopbackSt
     requests.push({ address: rinfo.address, port: rinfo.port });
     if (server.mode === "silent") return;
     const transactionId = msg.subarray(8, 20);
-    const reply = server.mode === "error" ? errorResponse(transactionId) : success(transactionId, rinfo);
+    const reported = server.mapped === undefined ? rinfo : { ...rinfo, ...server.mapped };
+    const reply = server.mode === "error" ? errorResponse(transactionId) : success(transactionId, reported);
     socket.send(reply, rinfo.port, rinfo.address);
   });
   socket.bind(0, address);
