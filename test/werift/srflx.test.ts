@@ -5,6 +5,7 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
+import { until } from "../helpers.js";
 import {
   connectAgents,
   ICE_FLAVORS,
@@ -91,6 +92,18 @@ describe.each(ICE_FLAVORS)("$name: srflx through the mux", ({ create }) => {
     expect(srflx.map((c) => [c.host, c.port, c.relatedAddress, c.relatedPort])).toEqual([
       ["203.0.113.7", 40_001, "127.0.0.1", port],
     ]);
+  });
+
+  it("an answer that arrives after an ICE restart is not advertised in the new generation", async () => {
+    stun.delayMs = 300;
+    stun.mapped = { address: "203.0.113.7", port: 40_001 };
+    const a = agent([stun]);
+    const first = a.gatherCandidates();
+    await until(() => stun.requests.length === 1); // the query is in flight
+    await a.restart();
+    await Promise.all([first, a.gatherCandidates()]);
+    const srflx = srflxOf(a) as unknown as { generation: number }[];
+    expect(srflx.map((c) => c.generation)).toEqual([a.generation]); // one, of the current generation
   });
 
   it("an error response gives no srflx candidate, and gathering still completes", async () => {

@@ -27,18 +27,24 @@ export interface LoopbackStunServer {
    * response, never sent to.
    */
   mapped?: { address: string; port: number };
+  /** Answer this many ms late (a slow server, or a long path). */
+  delayMs?: number;
   close(): Promise<void>;
 }
 
 export async function startStunServer(address = "127.0.0.1"): Promise<LoopbackStunServer> {
   const socket = dgram.createSocket(isIPv4(address) ? "udp4" : "udp6");
   const requests: { address: string; port: number }[] = [];
+  const late = new Set<NodeJS.Timeout>();
   const server: LoopbackStunServer = {
     address,
     port: 0,
     requests,
     mode: "answer",
-    close: () => new Promise((resolve) => socket.close(() => resolve())),
+    close: () => {
+      for (const timer of late) clearTimeout(timer);
+      return new Promise((resolve) => socket.close(() => resolve()));
+    },
   };
   socket.on("message", (msg, rinfo) => {
     if (msg.length < 20 || msg.readUInt16BE(0) !== BINDING_REQUEST || msg.readUInt32BE(4) !== MAGIC_COOKIE)
@@ -48,7 +54,12 @@ export async function startStunServer(address = "127.0.0.1"): Promise<LoopbackSt
     const transactionId = msg.subarray(8, 20);
     const reported = server.mapped === undefined ? rinfo : { ...rinfo, ...server.mapped };
     const reply = server.mode === "error" ? errorResponse(transactionId) : success(transactionId, reported);
-    socket.send(reply, rinfo.port, rinfo.address);
+    if (server.delayMs === undefined) return socket.send(reply, rinfo.port, rinfo.address);
+    const timer = setTimeout(() => {
+      late.delete(timer);
+      socket.send(reply, rinfo.port, rinfo.address);
+    }, server.delayMs);
+    late.add(timer);
   });
   socket.bind(0, address);
   await once(socket, "listening");
