@@ -138,7 +138,13 @@ export class AgentBinding implements TransportOwner {
       // protocol per family (the mux has one socket per family to offer).
       const primaries = this.#options.families.map((plan) => plan.addresses[0]!);
       const promises = getCandidatePromises.call(c, primaries, timeout);
-      return [...promises, ...this.#extraCandidates(timeout)];
+      // As werift decides for its own candidates: relay-only gathers no host or srflx candidate, and an
+      // ICE-lite agent no srflx candidate.
+      const lite = c.iceLite === true;
+      const o = c.options;
+      const relayOnly = !lite && !!(o?.forceTurn && c.turnServer && o.turnUsername && o.turnPassword);
+      if (relayOnly) return promises;
+      return [...promises, ...this.#extraCandidates(timeout, !lite)];
     };
 
     const close = c.close;
@@ -248,7 +254,7 @@ export class AgentBinding implements TransportOwner {
   // ---- candidates ----------------------------------------------------------------------------------
 
   /** Host candidates for the announced addresses after the first, and srflx candidates; one gather's worth. */
-  #extraCandidates(timeout: number | undefined): Promise<WeriftCandidate | undefined>[] {
+  #extraCandidates(timeout: number | undefined, withSrflx: boolean): Promise<WeriftCandidate | undefined>[] {
     const generation = this.#connection.generation;
     const ufrag = this.#ufrag;
     const out: Promise<WeriftCandidate | undefined>[] = [];
@@ -264,7 +270,7 @@ export class AgentBinding implements TransportOwner {
     }
     // werift-ice passes 5 (seconds); werift 0.25 its `iceStunGatherTimeout`, possibly undefined.
     const timeoutMs = typeof timeout === "number" && timeout > 0 ? Math.ceil(timeout * 1000) : undefined;
-    for (const [i, server] of this.#options.stunServers.entries()) {
+    for (const [i, server] of withSrflx ? this.#options.stunServers.entries() : []) {
       const mapped = this.#mux.getXorMappedAddress(
         { address: server.address, port: server.port },
         { signal: this.#abort.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) },

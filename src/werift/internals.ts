@@ -93,6 +93,11 @@ export interface WeriftConnection {
   userHistory: Record<string, string>;
   stunServer: WeriftAddress | undefined;
   generation: number;
+  /** An ICE-lite agent advertises host candidates only (RFC 8445 §2.5). */
+  readonly iceLite?: boolean;
+  /** Where werift reads its relay-only switch (`forceTurn`) and TURN credentials. */
+  readonly options?: { forceTurn?: boolean; turnUsername?: string; turnPassword?: string };
+  readonly turnServer?: unknown;
   localCandidatesStart: boolean;
   protocols: unknown[];
   ensureProtocol(protocol: unknown): void;

@@ -106,6 +106,18 @@ describe.each(ICE_FLAVORS)("$name: srflx through the mux", ({ create }) => {
     expect(srflx.map((c) => c.generation)).toEqual([a.generation]); // one, of the current generation
   });
 
+  it("an ICE-lite agent advertises host candidates only, and asks no STUN server", async () => {
+    const lite = closer.add(
+      attachUDPMux(create(false, { ...LOOPBACK_ICE_OPTIONS, iceLite: true } as never), mux, {
+        stunServers: [stun],
+      }),
+    );
+    await lite.gatherCandidates();
+    expect(srflxOf(lite)).toEqual([]);
+    expect(lite.localCandidates.map((c) => c.type)).toEqual(["host"]);
+    expect(stun.requests).toEqual([]);
+  });
+
   it("an error response gives no srflx candidate, and gathering still completes", async () => {
     stun.mode = "error";
     const a = agent([stun]);
