@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: "forks",
+    // test/werift/leak.test.ts observes garbage collection (WeakRef + global.gc)
+    execArgv: ["--expose-gc"],
   },
 });

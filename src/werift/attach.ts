@@ -103,7 +103,7 @@ function attachPeerConnection(
   }
   claim(pc);
   // A peer connection may have no ICE transport (so no conn to hear the mux close through) for a while.
-  const forget = closeWhenMuxCloses(mux, pc, (err) => log("closing the peer connection failed: %O", err));
+  const forget = closeWhenMuxCloses(mux, pc);
   const close = pc.close;
   pc.close = (...args: unknown[]) => {
     forget();

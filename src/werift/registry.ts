@@ -10,6 +10,7 @@
  * adapter must not reach into the core's private state or add fields to werift's objects.
  */
 import { randomBytes } from "node:crypto";
+import { weriftLog as log } from "./log.js";
 
 /** A registered owner: anything with identity (the adapter's per-agent binding). */
 export type UfragOwner = object;
@@ -72,24 +73,37 @@ const closeWithMux = new WeakMap<object, Set<{ close(): Promise<void> }>>();
 /**
  * Close `target` when `mux` closes — for a peer connection that may have no ICE transport (and so no conn
  * whose `'close'` would tell it) yet. Returns the function that forgets it again, for its own close.
- * One `'close'` listener per mux, whatever the number of targets.
+ * One `'close'` listener per mux, whatever the number of targets. That listener outlives every target, so
+ * it captures the target set and nothing else: a closure made next to a target (an error callback of the
+ * caller, say) would share the caller's closure context and keep that target alive as long as the mux.
  */
 export function closeWhenMuxCloses(
   mux: { once(event: "close", listener: () => void): unknown },
   target: { close(): Promise<void> },
-  onCloseError: (err: unknown) => void,
 ): () => void {
   let targets = closeWithMux.get(mux);
   if (targets === undefined) {
-    const set = new Set<{ close(): Promise<void> }>();
-    targets = set;
-    closeWithMux.set(mux, set);
-    mux.once("close", () => {
-      for (const t of set) t.close().catch(onCloseError);
-      set.clear();
-    });
+    targets = new Set();
+    closeWithMux.set(mux, targets);
+    mux.once("close", closeAllOf(targets));
   }
   targets.add(target);
-  const set = targets;
-  return () => set.delete(target);
+  return forgetter(targets, target);
+}
+
+/** The mux's `'close'` listener; made here so that its closure holds `targets` only. */
+function closeAllOf(targets: Set<{ close(): Promise<void> }>): () => void {
+  return () => {
+    for (const t of targets) t.close().catch(logCloseError);
+    targets.clear();
+  };
+}
+
+/** Made here so that its closure holds `targets` and `target` only. */
+function forgetter(targets: Set<object>, target: object): () => void {
+  return () => targets.delete(target);
+}
+
+function logCloseError(err: unknown): void {
+  log("closing the peer connection failed: %O", err);
 }
