@@ -12,4 +12,5 @@ export type { DropReason, MuxedConnectionEvents, Packet } from "./muxed-connecti
 export { MuxedConnection } from "./muxed-connection.js";
 export type { UDPMuxOptions } from "./options.js";
 export { DEFAULTS } from "./options.js";
+export { DEFAULT_RECV_BUFFER_SIZE, RECV_BUFFER_WARNING } from "./recv-buffer.js";
 export type { MappedAddress } from "./stun.js";

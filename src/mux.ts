@@ -29,12 +29,19 @@ import type { Family, RemoteInfo } from "./address.js";
 import { AddressMap, canonicalAddress, canonicalRemote, familyOf, isWildcard } from "./address.js";
 import { ConnectionLimitError, invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
 import { verifyFingerprint, verifyMessageIntegrity } from "./integrity.js";
+import { KernelDropCounter } from "./kernel-drops.js";
 import { connLog, log, RateLimitedLog } from "./log.js";
 import type { ConnHost, DropReason } from "./muxed-connection.js";
 import { MuxedConnection } from "./muxed-connection.js";
 import type { ResolvedOptions, UDPMuxOptions } from "./options.js";
 import { checkPassword, checkSignal, resolveOptions } from "./options.js";
 import { BoundedQueue } from "./queue.js";
+import {
+  checkCallerRecvBuffer,
+  DEFAULT_RECV_BUFFER_SIZE,
+  reportedSize,
+  requestRecvBufferSize,
+} from "./recv-buffer.js";
 import type { BindingRequest, MappedAddress } from "./stun.js";
 import {
   BINDING_REQUEST,
@@ -78,6 +85,17 @@ export interface UDPMuxStats {
   acceptQueue: number;
   /** Outstanding STUN transactions (conns' requests and `getXorMappedAddress()` queries). */
   transactions: number;
+  /**
+   * Datagrams the kernel dropped at the socket since the mux was made, because its receive buffer was full:
+   * they never reached the mux and are not in `received`. `undefined` where the platform can't tell
+   * (Linux counts them per socket in `/proc/net/udp{,6}`).
+   */
+  kernelDrops: number | undefined;
+  /**
+   * The socket's receive buffer now, as the kernel reports it (`socket.getRecvBufferSize()`; Linux reports
+   * twice the size that was set).
+   */
+  recvBufferSize: number;
 }
 
 /** Options of {@link UDPMux.bind}. */
@@ -91,10 +109,11 @@ export interface BindOptions extends UDPMuxOptions {
   /** For udp6: refuse IPv4 (no dual stack). @default false */
   ipv6Only?: boolean;
   /**
-   * The socket's receive buffer (SO_RCVBUF), in bytes. One socket carries every peer's traffic, so bursts
-   * that many sockets would absorb land in one buffer: raise it for busy servers (the kernel caps it at
-   * `net.core.rmem_max`). Datagrams the kernel drops on a full buffer never reach the mux and are not in
-   * `stats()`. @default the OS default (Linux: `net.core.rmem_default`, often 208 KiB)
+   * The socket's receive buffer (SO_RCVBUF), in bytes. One socket takes every peer's bursts, and what
+   * doesn't fit is dropped by the kernel (`stats().kernelDrops`), so the mux asks for at least 4 MiB: the OS
+   * default is kept only when it is larger. When the kernel grants less (Linux caps it at
+   * `net.core.rmem_max`), a `UDPMuxWarning` with code `UDPMUX_RECV_BUFFER_SMALL` names the sysctl to raise.
+   * @default 4194304 (4 MiB), or the OS default when that is larger
    */
   recvBufferSize?: number;
   /** The socket's send buffer (SO_SNDBUF), in bytes. @default the OS default */
@@ -194,10 +213,15 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
 
   #received = 0;
   #delivered = 0;
+  #lastRecvBufferSize = 0;
   #dropped = 0;
   readonly #droppedByReason: Partial<Record<DropReason, number>> = {};
   readonly #dropLog = new RateLimitedLog(log);
   readonly #listenerLog = new RateLimitedLog(connLog);
+  readonly #kernelDrops: KernelDropCounter;
+
+  /** Sockets whose receive buffer `bind()` sized (and warned about); a caller's socket is only checked. */
+  static readonly #sized = new WeakSet<Socket>();
 
   /** Binds a socket and returns a started mux that owns it (and always closes it). */
   static override async bind(options: BindOptions = {}): Promise<UDPMux> {
@@ -221,15 +245,20 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     const type = options.type ?? (address !== undefined && familyOf(address) === "IPv6" ? "udp6" : "udp4");
     if (type !== "udp4" && type !== "udp6") throw invalidArgValue("type", '"udp4" or "udp6"', type);
     const mux = resolveOptions(options); // validate the mux options before binding anything
-    const socket = createSocket({ type, ipv6Only, recvBufferSize, sendBufferSize });
+    const socket = createSocket({ type, ipv6Only, sendBufferSize });
     try {
       const listening = once(socket, "listening");
       socket.bind({ port, address: address ?? (type === "udp6" ? "::" : "0.0.0.0"), exclusive: true });
       await listening;
+      if (recvBufferSize !== undefined) requestRecvBufferSize(socket, recvBufferSize);
+      else if (socket.getRecvBufferSize() < reportedSize(DEFAULT_RECV_BUFFER_SIZE)) {
+        requestRecvBufferSize(socket, DEFAULT_RECV_BUFFER_SIZE);
+      }
     } catch (err) {
       socket.close();
       throw err;
     }
+    UDPMux.#sized.add(socket);
     const instance = new UDPMux(socket, { ...mux, closeSocket: true });
     instance.start();
     return instance;
@@ -264,6 +293,9 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
       { sendRaw: (data, address, port) => this.#rawSend(data, address, port) },
       this.#options.xorMappedAddressTtlMs,
     );
+    this.#kernelDrops = new KernelDropCounter(this.#socketFamily, bound.port);
+    this.#recvBufferSize();
+    if (!UDPMux.#sized.has(socket)) checkCallerRecvBuffer(socket);
     socket.on("error", this.#onSocketError);
     socket.on("close", this.#onSocketClose);
   }
@@ -397,6 +429,8 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
       addresses: this.#addresses.size,
       acceptQueue: this.#acceptQueue.length,
       transactions: this.#transactions.size + this.#stun.pending,
+      kernelDrops: this.#kernelDrops.read(),
+      recvBufferSize: this.#recvBufferSize(),
     };
   }
 
@@ -713,6 +747,18 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     const { address, port } = this.#socket.address();
     if (family === "IPv4" && this.#dualStack) return { address: "0.0.0.0", family, port };
     return { address: canonicalAddress(address), family, port };
+  }
+
+  /** The socket's receive buffer as reported; the last known size once the socket is closed. */
+  #recvBufferSize(): number {
+    if (!this.#socketClosed) {
+      try {
+        this.#lastRecvBufferSize = this.#socket.getRecvBufferSize();
+      } catch (err) {
+        log("getRecvBufferSize failed: %O", err);
+      }
+    }
+    return this.#lastRecvBufferSize;
   }
 
   #countDelivered(): void {

@@ -2,7 +2,7 @@
 import dgram from "node:dgram";
 import { once } from "node:events";
 import stun from "stun";
-import { UDPMux, type UDPMuxOptions } from "../src/index.js";
+import { type BindOptions, UDPMux } from "../src/index.js";
 
 const { constants } = stun;
 
@@ -31,11 +31,17 @@ export function bindingError(request: Buffer, code: number): Buffer {
   return msg.toBuffer();
 }
 
+/**
+ * The receive buffer of sockets the tests hand to `new UDPMux(socket)`: as a production caller would size
+ * one (below 1 MiB the mux warns), so the run isn't full of warnings.
+ */
+export const MUX_RECV_BUFFER = 1024 * 1024;
+
 /** Everything a test opened, closed by {@link closeAll} in `afterEach`. */
 const opened: { close(): unknown }[] = [];
 
 export async function socket(type: "udp4" | "udp6" = "udp4"): Promise<dgram.Socket> {
-  const s = dgram.createSocket(type);
+  const s = dgram.createSocket({ type, recvBufferSize: MUX_RECV_BUFFER });
   s.bind(0, type === "udp4" ? "127.0.0.1" : "::1");
   await once(s, "listening");
   opened.push({
@@ -51,9 +57,7 @@ export async function socket(type: "udp4" | "udp6" = "udp4"): Promise<dgram.Sock
   return s;
 }
 
-export async function mux(
-  options: UDPMuxOptions & { address?: string; type?: "udp4" | "udp6"; ipv6Only?: boolean } = {},
-): Promise<UDPMux> {
+export async function mux(options: BindOptions = {}): Promise<UDPMux> {
   const m = await UDPMux.bind({ address: "127.0.0.1", ...options });
   opened.push(m);
   return m;

@@ -8,7 +8,7 @@ import { once } from "node:events";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DEFAULTS, type UDPMuxOptions } from "../../src/index.js";
 import { UDPMux } from "../../src/mux.js";
-import { bindingRequest, bindingSuccess, closeAll, socket, track } from "../helpers.js";
+import { bindingRequest, bindingSuccess, closeAll, MUX_RECV_BUFFER, socket, track } from "../helpers.js";
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout", "Date"] });
@@ -21,7 +21,7 @@ afterEach(async () => {
 
 /** A started mux on a socket the test can watch: `arrive()` resolves once the mux has routed a datagram. */
 async function watchedMux(options?: UDPMuxOptions) {
-  const s = dgram.createSocket("udp4");
+  const s = dgram.createSocket({ type: "udp4", recvBufferSize: MUX_RECV_BUFFER });
   s.bind(0, "127.0.0.1");
   await once(s, "listening");
   const m = track(new UDPMux(s, options));

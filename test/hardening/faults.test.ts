@@ -9,7 +9,7 @@ import dgram from "node:dgram";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { type MuxedConnection, UDPMux } from "../../src/index.js";
-import { bindingRequest, closeAll, socket, track, until } from "../helpers.js";
+import { bindingRequest, closeAll, MUX_RECV_BUFFER, socket, track, until } from "../helpers.js";
 
 afterEach(async () => {
   await closeAll();
@@ -19,7 +19,7 @@ afterEach(async () => {
 
 /** A started mux on a socket the test holds (and may close under it). */
 async function muxOnOwnSocket() {
-  const s = dgram.createSocket("udp4");
+  const s = dgram.createSocket({ type: "udp4", recvBufferSize: MUX_RECV_BUFFER });
   s.bind(0, "127.0.0.1");
   await once(s, "listening");
   const m = track(new UDPMux(s));

@@ -11,7 +11,7 @@ import dgram from "node:dgram";
 import { once } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type MuxedConnection, UDPMux, type UDPMuxOptions } from "../../src/index.js";
-import { bindingRequest, closeAll, track } from "../helpers.js";
+import { bindingRequest, closeAll, MUX_RECV_BUFFER, track } from "../helpers.js";
 
 afterEach(async () => {
   await closeAll();
@@ -22,7 +22,7 @@ const SERVER_UFRAG = "srvUfrag";
 const SERVER_PASSWORD = "serverPassword0123456789"; // ICE passwords are 22–256 chars (RFC 8839 §5.4)
 
 async function bindLoopback(port = 0, reuseAddr = false): Promise<dgram.Socket> {
-  const s = track(dgram.createSocket({ type: "udp4", reuseAddr }));
+  const s = track(dgram.createSocket({ type: "udp4", reuseAddr, recvBufferSize: MUX_RECV_BUFFER }));
   s.bind(port, "127.0.0.1");
   await once(s, "listening");
   return s;
@@ -30,7 +30,7 @@ async function bindLoopback(port = 0, reuseAddr = false): Promise<dgram.Socket> 
 
 /** A started mux on a socket the test watches, so it can wait until a datagram has been routed. */
 async function watchedMux(options?: UDPMuxOptions) {
-  const s = dgram.createSocket("udp4");
+  const s = dgram.createSocket({ type: "udp4", recvBufferSize: MUX_RECV_BUFFER });
   s.bind(0, "127.0.0.1");
   await once(s, "listening");
   const m = track(new UDPMux(s, options));

@@ -3,7 +3,7 @@ import dgram from "node:dgram";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { UDPMux } from "../../src/index.js";
-import { bindingRequest, closeAll, mux, port, sendTo, socket, track } from "../helpers.js";
+import { bindingRequest, closeAll, MUX_RECV_BUFFER, mux, port, sendTo, socket, track } from "../helpers.js";
 
 afterEach(closeAll);
 
@@ -125,7 +125,7 @@ describe("routing corner cases", () => {
 
 describe("the socket closed under the mux", () => {
   it("close() resolves even when the socket was closed in the same tick", async () => {
-    const s = dgram.createSocket("udp4");
+    const s = dgram.createSocket({ type: "udp4", recvBufferSize: MUX_RECV_BUFFER });
     s.bind(0, "127.0.0.1");
     await once(s, "listening");
     const m = new UDPMux(s);
@@ -136,7 +136,7 @@ describe("the socket closed under the mux", () => {
   });
 
   it("pending reads reject with ERR_CONN_CLOSED carrying the cause", async () => {
-    const s = dgram.createSocket("udp4");
+    const s = dgram.createSocket({ type: "udp4", recvBufferSize: MUX_RECV_BUFFER });
     s.bind(0, "127.0.0.1");
     await once(s, "listening");
     const m = track(new UDPMux(s));

@@ -3,7 +3,7 @@ import dgram from "node:dgram";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { UDPMux } from "../../src/index.js";
-import { bindingRequest, closeAll, mux, port, sendTo, socket, track } from "../helpers.js";
+import { bindingRequest, closeAll, MUX_RECV_BUFFER, mux, port, sendTo, socket, track } from "../helpers.js";
 
 afterEach(closeAll);
 
@@ -61,7 +61,7 @@ describe("bind and start", () => {
   });
 
   it("refuses an unbound socket", () => {
-    const s = track(dgram.createSocket("udp4"));
+    const s = track(dgram.createSocket({ type: "udp4", recvBufferSize: MUX_RECV_BUFFER }));
     expect(() => new UDPMux(s)).toThrow(expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }));
   });
 });
@@ -132,7 +132,7 @@ describe("close", () => {
   });
 
   it("closes with ERR_MUX_CLOSED carrying a cause when the socket is closed under it", async () => {
-    const s = dgram.createSocket("udp4");
+    const s = dgram.createSocket({ type: "udp4", recvBufferSize: MUX_RECV_BUFFER });
     s.bind(0, "127.0.0.1");
     await once(s, "listening");
     const m = new UDPMux(s);

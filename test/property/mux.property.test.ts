@@ -14,7 +14,7 @@ import { once } from "node:events";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type MuxedConnection, UDPMux } from "../../src/index.js";
-import { bindingRequest, bindingSuccess, until } from "../helpers.js";
+import { bindingRequest, bindingSuccess, MUX_RECV_BUFFER, until } from "../helpers.js";
 
 const UFRAGS = ["ufragA", "ufragB", "ufragC", "ufragD", "ufragE"] as const;
 const SOCKETS = 4;
@@ -70,7 +70,7 @@ function idOf(buf: Buffer): string {
 }
 
 async function bindLoopback(): Promise<dgram.Socket> {
-  const s = dgram.createSocket("udp4");
+  const s = dgram.createSocket({ type: "udp4", recvBufferSize: MUX_RECV_BUFFER });
   s.bind(0, "127.0.0.1");
   await once(s, "listening");
   return s;
