@@ -40,6 +40,7 @@ const outDir = quick || only !== undefined ? here("./") : here("../");
 const COUNTS = quick ? [1, 1_000] : [1, 100, 1_000, 10_000];
 const KERNEL_COUNTS = quick ? [100] : COUNTS;
 const MEMORY_CONNS = quick ? 1_000 : 10_000;
+const MEMORY_PC_PAIRS = quick ? 10 : 50;
 const E2E = quick ? { pairs: 4, echoMs: 200, rounds: 1 } : { pairs: 100, echoMs: 2000, rounds: 3 };
 
 const TARGETS = {
@@ -48,6 +49,8 @@ const TARGETS = {
   throughputRatio: 0.98,
   parseSpeedup: 20,
   heapBytesPerConn: 1024,
+  /** What attaching may add to a connected werift pc's heap, over the same pc on its own socket. */
+  attachedPcExtraBytes: 1024,
   e2eRatio: 0.95,
 };
 
@@ -189,6 +192,13 @@ function targetsOf(r: {
       target: `≤ ${TARGETS.heapBytesPerConn} B`,
       measured: `${fmt(r.memory.heapBytesPerConn)} B`,
       met: r.memory.heapBytesPerConn <= TARGETS.heapBytesPerConn,
+    });
+    const pc = r.memory.heapBytesPerPcPair;
+    out.push({
+      name: `heap of an attached werift pc over one on its own socket (${pc.pairs} connected pairs)`,
+      target: `≤ ${TARGETS.attachedPcExtraBytes} B`,
+      measured: `${fmt(pc.mux - pc.own)} B`,
+      met: pc.mux - pc.own <= TARGETS.attachedPcExtraBytes,
     });
   }
   if (r.e2e !== undefined) {
@@ -352,6 +362,7 @@ function print(
     const a = r.memory.allocBytesPerDatagram;
     out.push(
       `Memory: ${fmt(r.memory.heapBytesPerConn)} B heap per idle conn at ${fmt(r.memory.conns)} conns. Allocated per datagram: mux ${fmt(a.mux, 2)} B, bare ${fmt(a.bare, 2)} B, control handler (one object) ${fmt(a.control, 2)} B`,
+      `Heap per connected werift 0.25 pc pair (server pc + plain client pc, ${fmt(r.memory.heapBytesPerPcPair.pairs)} pairs, medians): server on the mux ${fmt(r.memory.heapBytesPerPcPair.mux)} B, on its own socket ${fmt(r.memory.heapBytesPerPcPair.own)} B (attached − own: ${fmt(r.memory.heapBytesPerPcPair.mux - r.memory.heapBytesPerPcPair.own)} B)`,
     );
   }
   if (r.e2e !== undefined) {
@@ -396,8 +407,14 @@ async function main(): Promise<void> {
   );
   const memory = await section("memory", "memory (child process, --expose-gc)", () =>
     child<MemoryResult>(
-      ["--expose-gc", "--max-semi-space-size=64", here("./memory.js"), String(MEMORY_CONNS)],
-      120_000,
+      [
+        "--expose-gc",
+        "--max-semi-space-size=64",
+        here("./memory.js"),
+        String(MEMORY_CONNS),
+        String(MEMORY_PC_PAIRS),
+      ],
+      300_000,
     ),
   );
   const e2e = await section("e2e", `end to end: ${E2E.pairs} werift-ice pairs, mux vs own sockets`, benchE2e);
