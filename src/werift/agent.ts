@@ -2,9 +2,9 @@
  * AgentBinding: one werift ICE `Connection` running on a UDPMux instead of sockets of its own.
  *
  * What it does to the agent instance (see `internals.ts` for why these are the seams):
- * 1. Routing follows the agent's live ufrags. `localUsername` and `localPassword` become accessors, so
- *    every assignment — `restart()`, werift's credential inheritance, the caller — registers the new ufrag
- *    with the mux (`getConn(ufrag, addr, { password })`) at once. Old ufrags stay registered, because
+ * 1. Routing follows the agent's live ufrags. `localUsername` and `localPassword` become accessors (on a
+ *    prototype shared by every agent, see `fields.ts`), so every assignment — `restart()`, werift's
+ *    credential inheritance, the caller — registers the new ufrag with the mux (`getConn(ufrag, addr, { password })`) at once. Old ufrags stay registered, because
  *    werift keeps answering checks for every ufrag in `userHistory`, up to {@link MAX_UFRAGS_PER_AGENT}.
  *    A ufrag another agent on the mux already owns is replaced by a fresh one before it is advertised.
  * 2. Gathering: `getCandidatePromises` gathers on the first announced address of each IP family instead of
@@ -21,10 +21,13 @@ import type { Family } from "../address.js";
 import type { UDPMux } from "../mux.js";
 import type { MuxedConnection } from "../muxed-connection.js";
 import { hostCandidate, srflxCandidate } from "./candidates.js";
+import { awaitPeerChecks } from "./empty-check-list.js";
 import { UnsupportedWeriftError } from "./errors.js";
 import type { WeriftCandidate, WeriftConnection, WeriftStunProtocol } from "./internals.js";
 import { candidateConstructorOf, isUdpStunProtocol, missingProtocolMembers } from "./internals.js";
+import { type WatchedFields, watchFields } from "./fields.js";
 import { weriftLog as log } from "./log.js";
+import { ignoreMdnsCandidates } from "./mdns-candidates.js";
 import type { FamilyPlan, ResolvedAttachOptions } from "./options.js";
 import type { UfragRegistry } from "./registry.js";
 import { MuxTransport, type TransportOwner } from "./transport.js";
@@ -51,7 +54,7 @@ interface HostSide {
   readonly ready: Promise<void>;
 }
 
-export class AgentBinding implements TransportOwner {
+export class AgentBinding implements TransportOwner, WatchedFields {
   readonly #connection: WeriftConnection;
   readonly #mux: MuxForWerift;
   readonly #options: ResolvedAttachOptions;
@@ -104,27 +107,7 @@ export class AgentBinding implements TransportOwner {
 
   #hook(): void {
     const c = this.#connection;
-    Object.defineProperty(c, "localUsername", {
-      configurable: true,
-      enumerable: true,
-      get: () => this.#ufrag,
-      set: (value: string) => this.#onUfragAssigned(value),
-    });
-    Object.defineProperty(c, "localPassword", {
-      configurable: true,
-      enumerable: true,
-      get: () => this.#password,
-      set: (value: string) => this.#onPasswordAssigned(value),
-    });
-    Object.defineProperty(c, "stunServer", {
-      configurable: true,
-      enumerable: true,
-      get: () => undefined,
-      set: (value: unknown) => {
-        if (value !== undefined)
-          log("ignored werift STUN server %o: srflx comes from options.stunServers", value);
-      },
-    });
+    watchFields(c, this); // first: it re-adds own fields, and the method hooks below are own fields too
 
     const ensureProtocol = c.ensureProtocol;
     c.ensureProtocol = (protocol: unknown): void => {
@@ -152,6 +135,9 @@ export class AgentBinding implements TransportOwner {
       this.detach();
       return close.call(c);
     };
+
+    ignoreMdnsCandidates(c); // no multicast socket beside the mux
+    awaitPeerChecks(c, this.#options.peerCheckTimeoutMs); // werift fails an empty check list at once
   }
 
   /** Replace the bind of a UDP `StunProtocol` by a mux transport. Never lets werift bind a socket. */
@@ -175,6 +161,28 @@ export class AgentBinding implements TransportOwner {
       this.#hosts.set(family, { plan, protocol, transport, ready });
       for (const conns of this.#ufrags.values()) conns.get(family)?.on("message", transport.receive);
     };
+  }
+
+  // ---- WatchedFields: the agent's localUsername, localPassword, stunServer ------------------------------
+
+  readUfrag(): string {
+    return this.#ufrag;
+  }
+
+  assignUfrag(value: string): void {
+    this.#onUfragAssigned(value);
+  }
+
+  readPassword(): string {
+    return this.#password;
+  }
+
+  assignPassword(value: string): void {
+    this.#onPasswordAssigned(value);
+  }
+
+  assignStunServer(value: unknown): void {
+    if (value !== undefined) log("ignored werift STUN server %o: srflx comes from options.stunServers", value);
   }
 
   // ---- ufrags --------------------------------------------------------------------------------------

@@ -17,6 +17,28 @@
  *   configured; the adapter pins it to `undefined`.
  * - `RTCPeerConnection.secureManager.createTransport()` makes every ICE transport of a peer connection; the
  *   adapter wraps it per instance.
+ * - `Connection.connect()` (same code in all three versions, and in the ESM bundles) pairs the remote
+ *   candidates, replays the early checks, then loops `schedulingChecks()` every 20 ms until it returns
+ *   false — at once when no pair is waiting or frozen and `remoteCandidatesEnd` is set (end-of-candidates:
+ *   `addRemoteCandidate(undefined)`; `RTCPeerConnection` sets it for `a=end-of-candidates` and a null
+ *   `addIceCandidate`) — and then waits on `checkListState` only `while (checkList.length > 0)`. Checks that
+ *   arrive after that go straight to `checkIncoming()`, which adds a peer-reflexive pair. `RTCIceTransport
+ *   .start()` turns a rejected `connect()` into state "failed", and `RTCPeerConnection` its connection state.
+ *   werift has no ICE timeout of its own. The adapter wraps `connect` and `schedulingChecks` per instance
+ *   (`empty-check-list.ts`).
+ * - `Connection.addRemoteCandidate(candidate)` resolves a host containing `.local` with an `MdnsLookup`
+ *   (`multicast-dns`: a socket of its own on port 5353, kept in `Connection.lookup` until close / restart),
+ *   drops the candidate if that fails (10 s timeout); `RTCIceTransport.addRemoteCandidate` calls it without
+ *   awaiting. The adapter wraps it per instance and drops `.local` candidates (`mdns-candidates.ts`).
+ *
+ * werift bugs the adapter works around for attached agents (werift-ice 0.2.3, werift 0.24.4, werift 0.25.2):
+ * - Empty check list at end-of-candidates: given no usable remote candidate (none, only `.local` ones, or
+ *   none of a family it gathered) and end-of-candidates, `connect()` throws "ICE negotiation failed" within
+ *   milliseconds, before the peer's checks can arrive — while it answers those checks, so the peer connects
+ *   and werift (`RTCIceTransport`) is "failed". A browser without media permission or STUN server offers
+ *   exactly that. RFC 8863 asks to wait (39.5 s) for peer-reflexive candidates.
+ * - Related, left alone: with a non-empty check list whose pairs all fail, `connect()` never settles (it
+ *   waits for `ICE_COMPLETED` forever, even across `close()`).
  *
  * Checked against werift-ice 0.2.3, werift 0.24.4 and werift 0.25.2 ({@link SUPPORTED_WERIFT_VERSIONS}).
  */
@@ -104,6 +126,17 @@ export interface WeriftConnection {
   getCandidatePromises(addresses: string[], timeout?: number): Promise<unknown>[];
   appendLocalCandidate(candidate: WeriftCandidate): void;
   close(): Promise<void>;
+  /** The candidate pairs; `connect()` fails when it is empty at end-of-candidates. */
+  readonly checkList: readonly unknown[];
+  /** Set by `addRemoteCandidate(undefined)`: the peer sends no more candidates. */
+  readonly remoteCandidatesEnd: boolean;
+  readonly state: string;
+  /** Adds a remote candidate, or signals end-of-candidates with `undefined`; resolves `.local` by mDNS. */
+  addRemoteCandidate(candidate: WeriftCandidate | undefined | null): Promise<void>;
+  /** The ICE handshake: rejects with "ICE negotiation failed". */
+  connect(): Promise<void>;
+  /** One step of `connect()`'s scheduling loop: false ends the loop. */
+  schedulingChecks(): boolean;
 }
 
 /** The part of werift's `RTCIceTransport` the adapter reads. */
@@ -178,6 +211,13 @@ export function checkConnection(value: unknown, name: string): asserts value is 
   for (const method of ["ensureProtocol", "getCandidatePromises", "appendLocalCandidate", "close"] as const) {
     if (typeof c[method] !== "function") missing.push(`${name}.${method}`);
   }
+  // the empty-check-list and mDNS hooks (empty-check-list.ts, mdns-candidates.ts)
+  for (const method of ["addRemoteCandidate", "connect", "schedulingChecks"] as const) {
+    if (typeof c[method] !== "function") missing.push(`${name}.${method}`);
+  }
+  if (!Array.isArray(c.checkList)) missing.push(`${name}.checkList`);
+  if (typeof c.remoteCandidatesEnd !== "boolean") missing.push(`${name}.remoteCandidatesEnd`);
+  if (typeof c.state !== "string") missing.push(`${name}.state`);
   if (missing.length > 0) throw new UnsupportedWeriftError(missing);
 }
 
@@ -214,4 +254,12 @@ export function candidateConstructorOf(candidate: unknown): WeriftCandidateConst
   const ctor = (candidate as { constructor?: unknown }).constructor;
   if (typeof ctor !== "function" || ctor === Object) return undefined;
   return ctor as WeriftCandidateConstructor;
+}
+
+/**
+ * Whether werift would resolve `candidate` by mDNS: its test is the host containing `.local` (a
+ * `<uuid>.local` name, draft-ietf-mmusic-mdns-ice-candidates); an IP literal never does.
+ */
+export function isMdnsCandidate(candidate: { host?: unknown }): boolean {
+  return typeof candidate.host === "string" && candidate.host.includes(".local");
 }

@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family } from "../address.js";
 import { invalidArgType, invalidArgValue } from "../errors.js";
+import { DEFAULT_PEER_CHECK_TIMEOUT_MS } from "./empty-check-list.js";
 
 /** A STUN server, by IP address (never a host name: the adapter resolves nothing). */
 export interface StunServer {
@@ -31,6 +32,14 @@ export interface AttachUDPMuxOptions {
    * @default []
    */
   stunServers?: StunServer[];
+  /**
+   * How long an agent whose check list is empty when it starts connecting — the peer signalled
+   * end-of-candidates and gave no usable candidate (none, or only `.local` ones, which attached agents
+   * ignore) — waits for the peer's checks, which make a peer-reflexive pair, before ICE fails. werift itself
+   * fails at once; RFC 8863 asks for at least 39.5 s.
+   * @default 39500
+   */
+  peerCheckTimeoutMs?: number;
 }
 
 /** The addresses an agent advertises in one family: the first owns werift's host protocol. */
@@ -46,6 +55,7 @@ export interface FamilyPlan {
 export interface ResolvedAttachOptions {
   families: FamilyPlan[];
   stunServers: (StunServer & { family: Family })[];
+  peerCheckTimeoutMs: number;
 }
 
 function familyOfIp(address: string): Family | undefined {
@@ -167,6 +177,18 @@ export function resolveAttachOptions(
     return { address: server.address, port: server.port, family };
   });
 
+  const peerCheckTimeoutMs = options?.peerCheckTimeoutMs ?? DEFAULT_PEER_CHECK_TIMEOUT_MS;
+  if (typeof peerCheckTimeoutMs !== "number") {
+    throw invalidArgType("options.peerCheckTimeoutMs", "a number", peerCheckTimeoutMs);
+  }
+  if (!Number.isFinite(peerCheckTimeoutMs) || peerCheckTimeoutMs < 0) {
+    throw invalidArgValue(
+      "options.peerCheckTimeoutMs",
+      "a finite number of milliseconds >= 0",
+      peerCheckTimeoutMs,
+    );
+  }
+
   // A family with nothing to announce gets no host protocol, so the agent doesn't use it.
   const families = [...byFamily.values()].filter((plan) => plan.addresses.length > 0);
   if (families.length === 0) {
@@ -177,5 +199,5 @@ export function resolveAttachOptions(
       announced,
     );
   }
-  return { families, stunServers };
+  return { families, stunServers, peerCheckTimeoutMs };
 }
