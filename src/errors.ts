@@ -9,10 +9,19 @@
  * | `ERR_STUN_TIMEOUT` | {@link StunTimeoutError} | no answer from a STUN server within `timeoutMs` |
  * | `ERR_STUN_ERROR_RESPONSE` | {@link StunErrorResponseError} | a STUN server answered with an error response |
  * | `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` | `TypeError` | a bad argument (Node's own codes) |
+ *
+ * Every class here (and in `udpmux/werift`) extends {@link UdpmuxError}, so a caller can catch the library's
+ * errors as a family and still switch on `code`. Argument errors stay `TypeError`s with Node's codes.
  */
 
+/** The base of every error the library defines: `err instanceof UdpmuxError`, then switch on `err.code`. */
+export abstract class UdpmuxError extends Error {
+  /** Stable, documented, never changed once released. */
+  abstract readonly code: string;
+}
+
 /** The mux is closed: nothing can be created, sent or accepted through it any more. */
-export class MuxClosedError extends Error {
+export class MuxClosedError extends UdpmuxError {
   readonly code = "ERR_MUX_CLOSED";
   constructor(options?: ErrorOptions) {
     super("the UDP mux is closed", options);
@@ -21,7 +30,7 @@ export class MuxClosedError extends Error {
 }
 
 /** The connection is closed, by itself, by `removeConnByUfrag()` or by the mux closing. */
-export class ConnClosedError extends Error {
+export class ConnClosedError extends UdpmuxError {
   readonly code = "ERR_CONN_CLOSED";
   constructor(options?: ErrorOptions) {
     super("the muxed connection is closed", options);
@@ -30,7 +39,7 @@ export class ConnClosedError extends Error {
 }
 
 /** `getConn()` would create a conn beyond `maxConnections`. */
-export class ConnectionLimitError extends Error {
+export class ConnectionLimitError extends UdpmuxError {
   readonly code = "ERR_CONNECTION_LIMIT";
   constructor(readonly limit: number) {
     super(`the UDP mux already has ${limit} connections (maxConnections)`);
@@ -39,7 +48,7 @@ export class ConnectionLimitError extends Error {
 }
 
 /** A STUN server did not answer a Binding Request in time. */
-export class StunTimeoutError extends Error {
+export class StunTimeoutError extends UdpmuxError {
   readonly code = "ERR_STUN_TIMEOUT";
   constructor(
     readonly server: { address: string; port: number },
@@ -51,7 +60,7 @@ export class StunTimeoutError extends Error {
 }
 
 /** A STUN server answered a Binding Request with an error response (RFC 5389 §15.6). */
-export class StunErrorResponseError extends Error {
+export class StunErrorResponseError extends UdpmuxError {
   readonly code = "ERR_STUN_ERROR_RESPONSE";
   constructor(
     readonly server: { address: string; port: number },

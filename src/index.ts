@@ -5,6 +5,7 @@ export {
   MuxClosedError,
   StunErrorResponseError,
   StunTimeoutError,
+  UdpmuxError,
 } from "./errors.js";
 export type { BindOptions, Candidate, UDPMuxEvents, UDPMuxStats } from "./mux.js";
 export { UDPMux } from "./mux.js";

@@ -34,7 +34,7 @@ import { connLog, log, RateLimitedLog } from "./log.js";
 import type { ConnHost, DropReason } from "./muxed-connection.js";
 import { MuxedConnection } from "./muxed-connection.js";
 import type { ResolvedOptions, UDPMuxOptions } from "./options.js";
-import { checkPassword, checkSignal, resolveOptions } from "./options.js";
+import { resolveOptions } from "./options.js";
 import { BoundedQueue } from "./queue.js";
 import {
   checkCallerRecvBuffer,
@@ -47,12 +47,20 @@ import {
   BINDING_REQUEST,
   classOf,
   hasUsername,
-  isIceUfrag,
   isStunMessage,
   messageType,
   parseBindingRequest,
   transactionKey,
 } from "./stun.js";
+import {
+  validateIpAddress,
+  validateObject,
+  validatePassword,
+  validatePort,
+  validatePositiveInteger,
+  validateSignal,
+  validateUfrag,
+} from "./validate.js";
 import { enqueueWaiter, iterateUntil, takeWaiter, type Waiter } from "./waiters.js";
 import { XorMappedAddressClient } from "./xor-mapped.js";
 
@@ -225,24 +233,13 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
 
   /** Binds a socket and returns a started mux that owns it (and always closes it). */
   static override async bind(options: BindOptions = {}): Promise<UDPMux> {
-    if (options === null || typeof options !== "object")
-      throw invalidArgType("options", "an object", options);
+    validateObject<BindOptions>(options, "options");
     const { port = 0, address, ipv6Only = false, recvBufferSize, sendBufferSize } = options;
-    for (const [name, size] of [
-      ["recvBufferSize", recvBufferSize],
-      ["sendBufferSize", sendBufferSize],
-    ] as const) {
-      if (size !== undefined && (!Number.isSafeInteger(size) || size < 1)) {
-        throw invalidArgValue(name, "a positive integer", size);
-      }
-    }
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw invalidArgValue("port", "an integer from 0 to 65535", port);
-    }
-    if (address !== undefined && (typeof address !== "string" || familyOf(address) === undefined)) {
-      throw invalidArgValue("address", "an IP address", address);
-    }
-    const type = options.type ?? (address !== undefined && familyOf(address) === "IPv6" ? "udp6" : "udp4");
+    if (recvBufferSize !== undefined) validatePositiveInteger(recvBufferSize, "recvBufferSize");
+    if (sendBufferSize !== undefined) validatePositiveInteger(sendBufferSize, "sendBufferSize");
+    validatePort(port, "port", { allowZero: true });
+    const family = address === undefined ? undefined : validateIpAddress(address, "address").family;
+    const type = options.type ?? (family === "IPv6" ? "udp6" : "udp4");
     if (type !== "udp4" && type !== "udp6") throw invalidArgValue("type", '"udp4" or "udp6"', type);
     const mux = resolveOptions(options); // validate the mux options before binding anything
     const socket = createSocket({ type, ipv6Only, sendBufferSize });
@@ -325,23 +322,15 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
    * when creating it would exceed `maxConnections`.
    */
   getConn(localUfrag: string, addr?: { address: string }, options?: { password?: string }): MuxedConnection {
-    if (typeof localUfrag !== "string") throw invalidArgType("localUfrag", "a string", localUfrag);
-    if (!isIceUfrag(localUfrag)) {
-      throw invalidArgValue("localUfrag", "an ICE ufrag (4 to 256 of [A-Za-z0-9+/])", localUfrag);
-    }
+    validateUfrag(localUfrag, "localUfrag");
     let family = this.#socketFamily;
     if (addr !== undefined) {
-      if (addr === null || typeof addr !== "object") throw invalidArgType("addr", "an object", addr);
-      if (typeof addr.address !== "string") throw invalidArgType("addr.address", "a string", addr.address);
-      const f = familyOf(canonicalAddress(addr.address));
-      if (f === undefined) throw invalidArgValue("addr.address", "an IP address", addr.address);
-      family = f;
+      validateObject(addr, "addr");
+      family = validateIpAddress(addr.address, "addr.address").family;
     }
-    if (options !== undefined && (options === null || typeof options !== "object")) {
-      throw invalidArgType("options", "an object", options);
-    }
+    if (options !== undefined) validateObject(options, "options");
     const password =
-      options?.password === undefined ? undefined : checkPassword("options.password", options.password);
+      options?.password === undefined ? undefined : validatePassword(options.password, "options.password");
     if (this.#closed) throw new MuxClosedError();
     let record = this.#ufrags(family).get(localUfrag);
     if (record === undefined) {
@@ -359,7 +348,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   accept(options?: { signal?: AbortSignal }): Promise<Candidate> {
     let signal: AbortSignal | undefined;
     try {
-      signal = checkSignal(options);
+      signal = validateSignal(options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -398,19 +387,12 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<MappedAddress> {
     try {
-      if (server === null || typeof server !== "object") throw invalidArgType("server", "an object", server);
-      const address = typeof server.address === "string" ? canonicalAddress(server.address) : "";
-      if (familyOf(address) === undefined) {
-        throw invalidArgValue("server.address", "an IP address", server.address);
-      }
-      if (!Number.isInteger(server.port) || server.port < 1 || server.port > 65535) {
-        throw invalidArgValue("server.port", "an integer from 1 to 65535", server.port);
-      }
-      const signal = checkSignal(options);
+      validateObject(server, "server");
+      const { address } = validateIpAddress(server.address, "server.address");
+      validatePort(server.port, "server.port");
+      const signal = validateSignal(options);
       const { timeoutMs = 5000 } = options;
-      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
-        throw invalidArgValue("timeoutMs", "a positive integer", timeoutMs);
-      }
+      validatePositiveInteger(timeoutMs, "timeoutMs");
       if (this.#closed) throw new MuxClosedError();
       return this.#stun.get(address, server.port, timeoutMs, signal);
     } catch (err) {

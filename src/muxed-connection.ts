@@ -12,8 +12,8 @@ import type { AddressInfo } from "node:net";
 import type { Family, RemoteInfo } from "./address.js";
 import { canonicalAddress, familyOf } from "./address.js";
 import { ConnClosedError, invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
-import { checkPassword, checkSignal } from "./options.js";
 import { BoundedQueue } from "./queue.js";
+import { validatePassword, validateSignal } from "./validate.js";
 import { enqueueWaiter, iterateUntil, takeWaiter, type Waiter } from "./waiters.js";
 
 /** A datagram as `readFrom()` returns it. */
@@ -150,7 +150,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
    * for this conn from now on; unsigned or badly signed checks are dropped (`integrity-failed`).
    */
   setPassword(password: string): void {
-    this.#password = checkPassword("password", password);
+    this.#password = validatePassword(password, "password");
   }
 
   /**
@@ -229,7 +229,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   readFrom(options?: { signal?: AbortSignal }): Promise<Packet> {
     let signal: AbortSignal | undefined;
     try {
-      signal = checkSignal(options);
+      signal = validateSignal(options);
     } catch (err) {
       return Promise.reject(err);
     }

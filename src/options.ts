@@ -2,7 +2,8 @@
  * The mux's options, their defaults and their validation. The README's table of bounds is checked
  * against {@link DEFAULTS} by a test, so the two can't drift apart.
  */
-import { invalidArgType, invalidArgValue } from "./errors.js";
+import { invalidArgType } from "./errors.js";
+import { validateObject, validatePositiveInteger } from "./validate.js";
 
 /** Options of {@link UDPMux}. Every bound keeps a map or a queue from growing with attacker input. */
 export interface UDPMuxOptions {
@@ -99,7 +100,7 @@ const INTEGER_OPTIONS = [
 /** Fill in defaults; throw a `TypeError` naming the first bad option. */
 export function resolveOptions(options: UDPMuxOptions | undefined): ResolvedOptions {
   if (options === undefined) return { ...DEFAULTS };
-  if (options === null || typeof options !== "object") throw invalidArgType("options", "an object", options);
+  validateObject(options, "options");
   const out: ResolvedOptions = { ...DEFAULTS };
   if (options.closeSocket !== undefined) {
     if (typeof options.closeSocket !== "boolean") {
@@ -110,27 +111,7 @@ export function resolveOptions(options: UDPMuxOptions | undefined): ResolvedOpti
   for (const name of INTEGER_OPTIONS) {
     const value = options[name];
     if (value === undefined) continue;
-    if (typeof value !== "number") throw invalidArgType(name, "a positive integer", value);
-    if (!Number.isSafeInteger(value) || value < 1) throw invalidArgValue(name, "a positive integer", value);
-    out[name] = value as number;
+    out[name] = validatePositiveInteger(value, name);
   }
   return out;
-}
-
-/** Validate an optional `{ signal }` bag. */
-export function checkSignal(options: { signal?: AbortSignal } | undefined): AbortSignal | undefined {
-  if (options === undefined) return undefined;
-  if (options === null || typeof options !== "object") throw invalidArgType("options", "an object", options);
-  const { signal } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw invalidArgType("signal", "an AbortSignal", signal);
-  }
-  return signal;
-}
-
-/** Validate an ICE password argument: a non-empty string. */
-export function checkPassword(name: string, password: unknown): string {
-  if (typeof password !== "string") throw invalidArgType(name, "a string", password);
-  if (password.length === 0) throw invalidArgValue(name, "a non-empty string", password);
-  return password;
 }

@@ -9,6 +9,8 @@
  * | `ERR_BUNDLE_POLICY` | {@link BundlePolicyError} | an `RTCPeerConnection` whose `bundlePolicy` isn't `"max-bundle"` |
  */
 
+import { UdpmuxError } from "../errors.js";
+
 /**
  * The werift versions whose internals the adapter was written and tested against. An agent of another
  * version is refused with {@link UnsupportedWeriftError} when it lacks a hook, never half-attached.
@@ -16,7 +18,7 @@
 export const SUPPORTED_WERIFT_VERSIONS = "werift-ice >=0.2.3 <0.3, werift >=0.24.4 <0.26";
 
 /** `attachUDPMux()` came too late: the agent already gathered candidates on sockets of its own. */
-export class AlreadyGatheringError extends Error {
+export class AlreadyGatheringError extends UdpmuxError {
   readonly code = "ERR_ALREADY_GATHERING";
   constructor(options?: ErrorOptions) {
     super(
@@ -28,7 +30,7 @@ export class AlreadyGatheringError extends Error {
 }
 
 /** The target is not a werift agent the adapter can hook: a member it relies on is missing or changed. */
-export class UnsupportedWeriftError extends Error {
+export class UnsupportedWeriftError extends UdpmuxError {
   readonly code = "ERR_UNSUPPORTED_WERIFT";
   /** The werift versions the adapter supports. */
   readonly supported = SUPPORTED_WERIFT_VERSIONS;
@@ -50,7 +52,7 @@ export class UnsupportedWeriftError extends Error {
  * creates one ICE transport per m-line, all with the same ufrag, and keeps the ones BUNDLE discards:
  * through one mux their packets can't be told apart.
  */
-export class BundlePolicyError extends Error {
+export class BundlePolicyError extends UdpmuxError {
   readonly code = "ERR_BUNDLE_POLICY";
   constructor(
     /** The peer connection's policy. */

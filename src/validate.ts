@@ -1,0 +1,67 @@
+/**
+ * Argument validation, written once. Each validator throws a `TypeError` with Node's code
+ * (`ERR_INVALID_ARG_TYPE` for the wrong type, `ERR_INVALID_ARG_VALUE` for a wrong value of the right type)
+ * whose message names the argument, what was expected and what came; so a check reads the same everywhere
+ * and its message can't drift between copies.
+ */
+import type { Family } from "./address.js";
+import { canonicalAddress, familyOf } from "./address.js";
+import { invalidArgType, invalidArgValue } from "./errors.js";
+import { isIceUfrag } from "./stun.js";
+
+/** A non-null object (an options bag, an address). */
+export function validateObject<T extends object>(value: unknown, name: string): asserts value is T {
+  if (value === null || typeof value !== "object") throw invalidArgType(name, "an object", value);
+}
+
+/** A port number: 1–65535, or 0–65535 with `allowZero` (bind to any free port). */
+export function validatePort(value: unknown, name: string, { allowZero = false } = {}): number {
+  if (typeof value !== "number") throw invalidArgType(name, "a number", value);
+  const min = allowZero ? 0 : 1;
+  if (!Number.isInteger(value) || value < min || value > 65535) {
+    throw invalidArgValue(name, `an integer from ${min} to 65535`, value);
+  }
+  return value;
+}
+
+/** A positive safe integer (a size, a count, a time in ms). */
+export function validatePositiveInteger(value: unknown, name: string): number {
+  if (typeof value !== "number") throw invalidArgType(name, "a positive integer", value);
+  if (!Number.isSafeInteger(value) || value < 1) throw invalidArgValue(name, "a positive integer", value);
+  return value;
+}
+
+/** An IP address literal (host names are never resolved); returns its canonical spelling and family. */
+export function validateIpAddress(value: unknown, name: string): { address: string; family: Family } {
+  if (typeof value !== "string") throw invalidArgType(name, "an IP address string", value);
+  const address = canonicalAddress(value);
+  const family = familyOf(address);
+  if (family === undefined)
+    throw invalidArgValue(name, "an IP address (host names are never resolved)", value);
+  return { address, family };
+}
+
+/** An ICE ufrag (RFC 8445 §5.3: 4 to 256 ice-chars; the mux accepts what it can route). */
+export function validateUfrag(value: unknown, name: string): string {
+  if (typeof value !== "string") throw invalidArgType(name, "a string", value);
+  if (!isIceUfrag(value)) throw invalidArgValue(name, "an ICE ufrag (4 to 256 of [A-Za-z0-9+/])", value);
+  return value;
+}
+
+/** An ICE password: a non-empty string. */
+export function validatePassword(value: unknown, name: string): string {
+  if (typeof value !== "string") throw invalidArgType(name, "a string", value);
+  if (value.length === 0) throw invalidArgValue(name, "a non-empty string", value);
+  return value;
+}
+
+/** An optional `{ signal }` bag; the signal, if any. */
+export function validateSignal(options: unknown): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  validateObject<{ signal?: unknown }>(options, "options");
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArgType("signal", "an AbortSignal", signal);
+  }
+  return signal;
+}
