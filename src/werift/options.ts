@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family } from "../address.js";
 import { invalidArgType, invalidArgValue } from "../errors.js";
+import { validatePort } from "../validate.js";
 import { DEFAULT_PEER_CHECK_TIMEOUT_MS } from "./empty-check-list.js";
 
 /** A STUN server, by IP address (never a host name: the adapter resolves nothing). */
@@ -163,10 +164,7 @@ export function resolveAttachOptions(
         server.address,
       );
     }
-    if (typeof server.port !== "number") throw invalidArgType(`${name}.port`, "a number", server.port);
-    if (!Number.isInteger(server.port) || server.port < 1 || server.port > 65535) {
-      throw invalidArgValue(`${name}.port`, "an integer from 1 to 65535", server.port);
-    }
+    validatePort(server.port, `${name}.port`);
     if (byFamily.get(family)!.addresses.length === 0) {
       throw invalidArgValue(
         `${name}.address`,
