@@ -73,7 +73,14 @@ export class WrtcEchoClient {
   readonly progress = new Map<string, { sent: number; verified: number }>();
   private readonly started = performance.now();
 
-  constructor(readonly name: string) {
+  /**
+   * @param options.rewriteOffer changes each offer before it is sent (the client's own description stays
+   *   as libwebrtc made it), e.g. to hide its candidates as a browser does.
+   */
+  constructor(
+    readonly name: string,
+    private readonly options: { rewriteOffer?: (sdp: string) => string } = {},
+  ) {
     // No ICE servers: libwebrtc then gathers host candidates only and contacts no STUN server.
     this.pc = new wrtc.RTCPeerConnection({ iceServers: [] });
     this.pc.onicegatheringstatechange = () => this.note(`gathering ${this.pc.iceGatheringState}`);
@@ -168,7 +175,8 @@ export class WrtcEchoClient {
     });
     await this.pc.setLocalDescription(offer);
     await gathered;
-    const request: OfferRequest = { sdp: this.pc.localDescription!.sdp };
+    const offerSdp = this.pc.localDescription!.sdp;
+    const request: OfferRequest = { sdp: this.options.rewriteOffer?.(offerSdp) ?? offerSdp };
     this.offers.push(request.sdp);
     if (this.id !== undefined) request.id = this.id;
     const response = await fetch(`${serverUrl}/offer`, {
