@@ -7,6 +7,7 @@ export {
   StunTimeoutError,
   UdpmuxError,
 } from "./errors.js";
+export type { IceMux } from "./ice-mux.js";
 export type { BindOptions, Candidate, UDPMuxEvents, UDPMuxStats } from "./mux.js";
 export { UDPMux } from "./mux.js";
 export type { DropReason, MuxedConnectionEvents, Packet } from "./muxed-connection.js";

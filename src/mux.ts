@@ -27,7 +27,10 @@ import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family, RemoteInfo } from "./address.js";
 import { AddressMap, canonicalAddress, canonicalRemote, familyOf, isWildcard } from "./address.js";
-import { ConnectionLimitError, invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
+import { type Candidate, type ConnRecord, ConnTable } from "./conn-table.js";
+import { type CounterStats, Counters } from "./counters.js";
+import { invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
+import type { IceMux } from "./ice-mux.js";
 import { verifyFingerprint, verifyMessageIntegrity } from "./integrity.js";
 import { KernelDropCounter } from "./kernel-drops.js";
 import { connLog, log, RateLimitedLog } from "./log.js";
@@ -35,7 +38,6 @@ import type { ConnHost, DropReason } from "./muxed-connection.js";
 import { MuxedConnection } from "./muxed-connection.js";
 import type { ResolvedOptions, UDPMuxOptions } from "./options.js";
 import { resolveOptions } from "./options.js";
-import { BoundedQueue } from "./queue.js";
 import {
   checkCallerRecvBuffer,
   DEFAULT_RECV_BUFFER_SIZE,
@@ -61,30 +63,16 @@ import {
   validateSignal,
   validateUfrag,
 } from "./validate.js";
-import { enqueueWaiter, iterateUntil, takeWaiter, type Waiter } from "./waiters.js";
+import { iterateUntil } from "./waiters.js";
 import { XorMappedAddressClient } from "./xor-mapped.js";
 
-/** A new remote peer, learned from its first connectivity check for an unknown local ufrag. */
-export interface Candidate {
-  /** Our ufrag, as the peer named it (the part of USERNAME before ':'). */
-  localUfrag: string;
-  /** The peer's ufrag (the part after ':'). */
-  remoteUfrag: string;
-  address: string;
-  port: number;
-  family: Family;
-}
+export type { Candidate } from "./conn-table.js";
 
-/** Counters of {@link UDPMux.stats}. */
-export interface UDPMuxStats {
-  /** Datagrams received (including in-process hairpin ones) since start. */
-  received: number;
-  /** Datagrams handed to a conn's reader (`'message'` listener or `readFrom()`). */
-  delivered: number;
-  /** Datagrams dropped, for any reason. */
-  dropped: number;
-  /** `dropped`, by reason; reasons that never happened are absent. */
-  droppedByReason: Partial<Record<DropReason, number>>;
+/**
+ * Counters and sizes of {@link UDPMux.stats}. `received` counts datagrams received since start, including
+ * in-process hairpin ones.
+ */
+export interface UDPMuxStats extends CounterStats {
   /** Live conns. */
   connections: number;
   /** Remote addresses associated with a conn. */
@@ -135,9 +123,8 @@ const STRONG = 2;
 /** How often the mux sweeps expired entries and refreshes its coarse clock. */
 const SWEEP_INTERVAL_MS = 1000;
 
-/** The mux's bookkeeping for one conn. */
-interface ConnRecord {
-  readonly conn: MuxedConnection;
+/** The mux's bookkeeping for one conn: the table's record plus what only UDP has. */
+interface UdpConnRecord extends ConnRecord {
   /** Associations owned, at most `maxAddressesPerUfrag`. */
   readonly addresses: Set<Association>;
   /**
@@ -145,15 +132,12 @@ interface ConnRecord {
    * request: an empty Set is ~180 bytes, and most conns of a server never send one.
    */
   transactions: Set<string> | undefined;
-  /** Claimed by `getConn()` or `accept()`; unclaimed conns expire after `acceptTimeoutMs`. */
-  claimed: boolean;
-  createdAt: number;
   /** The other end of a hairpin session on this same mux, once a check linked them. */
-  hairpinPeer: ConnRecord | undefined;
+  hairpinPeer: UdpConnRecord | undefined;
 }
 
 interface Association {
-  readonly owner: ConnRecord;
+  readonly owner: UdpConnRecord;
   /** `owner.conn`, one hop closer for the per-datagram path. */
   readonly conn: MuxedConnection;
   readonly address: string;
@@ -167,15 +151,10 @@ interface Association {
 }
 
 interface Transaction {
-  readonly owner: ConnRecord;
+  readonly owner: UdpConnRecord;
   readonly address: string;
   readonly port: number;
   readonly expiresAt: number;
-}
-
-interface PendingCandidate {
-  readonly candidate: Candidate;
-  readonly record: ConnRecord;
 }
 
 /** Events of {@link UDPMux}. */
@@ -184,7 +163,7 @@ export interface UDPMuxEvents {
   close: [];
 }
 
-export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<Candidate> {
+export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncIterable<Candidate> {
   readonly #socket: Socket;
   readonly #options: ResolvedOptions;
   readonly #ownsSocket: boolean;
@@ -194,16 +173,10 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   readonly #ownAddresses: Set<string>;
   readonly #dualStack: boolean;
 
-  readonly #records = new Map<MuxedConnection, ConnRecord>();
-  readonly #ufragsV4 = new Map<string, ConnRecord>();
-  readonly #ufragsV6 = new Map<string, ConnRecord>();
+  readonly #conns: ConnTable<UdpConnRecord>;
   readonly #addresses = new AddressMap<Association>();
   /** Insertion order is expiry order: every transaction lives `transactionTimeoutMs`. */
   readonly #transactions = new Map<string, Transaction>();
-  /** Unclaimed conns, oldest first. */
-  readonly #unclaimed = new Set<ConnRecord>();
-  readonly #acceptQueue: BoundedQueue<PendingCandidate>;
-  readonly #acceptWaiters = new Set<Waiter<Candidate>>();
   readonly #stun: XorMappedAddressClient;
   /**
    * Rejecters of sends not yet called back. `dgram` never calls back a send that was still resolving its
@@ -219,11 +192,8 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   /** Coarse clock (ms), refreshed every sweep: the hot path reads a field, not the system clock. */
   #now = Date.now();
 
-  #received = 0;
-  #delivered = 0;
+  readonly #counters = new Counters();
   #lastRecvBufferSize = 0;
-  #dropped = 0;
-  readonly #droppedByReason: Partial<Record<DropReason, number>> = {};
   readonly #dropLog = new RateLimitedLog(log);
   readonly #listenerLog = new RateLimitedLog(connLog);
   readonly #kernelDrops: KernelDropCounter;
@@ -285,7 +255,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     // then such a send fails and rejects that one write).
     this.#dualStack = this.#socketFamily === "IPv6" && isWildcard(bound.address);
     this.#ownAddresses = ownAddresses(bound.address, this.#dualStack);
-    this.#acceptQueue = new BoundedQueue(this.#options.acceptQueueSize);
+    this.#conns = new ConnTable(this.#options, (ufrag, family) => this.#createRecord(ufrag, family));
     this.#stun = new XorMappedAddressClient(
       { sendRaw: (data, address, port) => this.#rawSend(data, address, port) },
       this.#options.xorMappedAddressTtlMs,
@@ -332,14 +302,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     const password =
       options?.password === undefined ? undefined : validatePassword(options.password, "options.password");
     if (this.#closed) throw new MuxClosedError();
-    let record = this.#ufrags(family).get(localUfrag);
-    if (record === undefined) {
-      if (this.#records.size >= this.#options.maxConnections) {
-        throw new ConnectionLimitError(this.#options.maxConnections);
-      }
-      record = this.#createRecord(localUfrag, family);
-    }
-    this.#claim(record);
+    const record = this.#conns.getOrCreate(localUfrag, family);
     if (password !== undefined) record.conn.setPassword(password);
     return record.conn;
   }
@@ -354,12 +317,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     }
     if (this.#closed) return Promise.reject(new MuxClosedError());
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const pending = this.#acceptQueue.shift();
-    if (pending !== undefined) {
-      this.#claim(pending.record);
-      return Promise.resolve(pending.candidate);
-    }
-    return enqueueWaiter(this.#acceptWaiters, signal);
+    return this.#conns.accept(signal);
   }
 
   /** Candidates as they come; ends when the mux closes. */
@@ -373,8 +331,8 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   /** Close and forget the conns of `localUfrag` (both families): addresses, transactions, waiting candidate. */
   removeConnByUfrag(localUfrag: string): void {
     if (typeof localUfrag !== "string") throw invalidArgType("localUfrag", "a string", localUfrag);
-    this.#ufragsV4.get(localUfrag)?.conn.close();
-    this.#ufragsV6.get(localUfrag)?.conn.close();
+    this.#conns.byUfrag(localUfrag, "IPv4")?.conn.close();
+    this.#conns.byUfrag(localUfrag, "IPv6")?.conn.close();
   }
 
   /**
@@ -403,13 +361,10 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   /** Counters and sizes; see {@link UDPMuxStats}. */
   stats(): UDPMuxStats {
     return {
-      received: this.#received,
-      delivered: this.#delivered,
-      dropped: this.#dropped,
-      droppedByReason: { ...this.#droppedByReason },
-      connections: this.#records.size,
+      ...this.#counters.snapshot(),
+      connections: this.#conns.size,
       addresses: this.#addresses.size,
-      acceptQueue: this.#acceptQueue.length,
+      acceptQueue: this.#conns.acceptQueueLength,
       transactions: this.#transactions.size + this.#stun.pending,
       kernelDrops: this.#kernelDrops.read(),
       recvBufferSize: this.#recvBufferSize(),
@@ -435,8 +390,8 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
    * Where a datagram from `src` goes. `hairpin` is the sending conn when the datagram was written by a
    * conn of this mux to the mux's own address (then "the source address" says nothing: links do).
    */
-  #route(msg: Buffer, src: RemoteInfo, hairpin: ConnRecord | undefined): void {
-    this.#received++;
+  #route(msg: Buffer, src: RemoteInfo, hairpin: UdpConnRecord | undefined): void {
+    this.#counters.received++;
     if (isStunMessage(msg)) {
       const type = messageType(msg);
       // 1. A connectivity check: USERNAME names the receiving agent first (RFC 8445 §7.2.2).
@@ -462,9 +417,9 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   }
 
   /** Step 1: a parsed Binding Request. Validated before anything is looked up or allocated. */
-  #routeCheck(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: ConnRecord | undefined): void {
+  #routeCheck(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: UdpConnRecord | undefined): void {
     if (!verifyFingerprint(msg, req)) return this.#drop("integrity-failed", src); // RFC 5389 §15.5
-    const record = this.#ufrags(src.family).get(req.localUfrag);
+    const record = this.#conns.byUfrag(req.localUfrag, src.family);
     if (record === undefined) return this.#firstContact(msg, src, req, hairpin);
     const password = record.conn.password;
     if (password !== undefined && !verifyMessageIntegrity(msg, req, password)) {
@@ -476,12 +431,10 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   }
 
   /** A check for a ufrag nobody has: a new peer. Create its conn and queue it for `accept()`. */
-  #firstContact(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: ConnRecord | undefined): void {
-    if (this.#records.size >= this.#options.maxConnections) return this.#drop("cap-reached", src);
-    if (this.#acceptWaiters.size === 0 && this.#acceptQueue.length >= this.#options.acceptQueueSize) {
-      return this.#drop("accept-queue-full", src);
-    }
-    const record = this.#createRecord(req.localUfrag, src.family);
+  #firstContact(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: UdpConnRecord | undefined): void {
+    const refused = this.#conns.refuseFirstContact();
+    if (refused !== undefined) return this.#drop(refused, src);
+    const record = this.#conns.createUnclaimed(req.localUfrag, src.family);
     if (hairpin !== undefined) this.#link(hairpin, record);
     else this.#associateByCheck(record, src, false);
     this.#deliver(record, msg, src); // kept for the conn's reader, not dropped
@@ -492,13 +445,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
       port: src.port,
       family: src.family,
     };
-    const waiter = takeWaiter(this.#acceptWaiters);
-    if (waiter !== undefined) {
-      this.#claim(record);
-      waiter.resolve(candidate);
-    } else {
-      this.#acceptQueue.push({ candidate, record });
-    }
+    this.#conns.offer(record, candidate);
   }
 
   /**
@@ -506,7 +453,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
    * an owned one moves only for a verified check, and away from a strong owner only once that owner has
    * had no verified check from it for `addressIdleMs` (data doesn't count: anyone could spoof it).
    */
-  #associateByCheck(record: ConnRecord, src: RemoteInfo, verified: boolean): void {
+  #associateByCheck(record: UdpConnRecord, src: RemoteInfo, verified: boolean): void {
     const existing = this.#addresses.get(src.address, src.port);
     if (existing === undefined) {
       this.#addAssociation(record, src.address, src.port, verified ? STRONG : WEAK);
@@ -532,7 +479,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   }
 
   #addAssociation(
-    record: ConnRecord,
+    record: UdpConnRecord,
     address: string,
     port: number,
     strength: Association["strength"],
@@ -552,7 +499,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   }
 
   /** Step 2: the conn that sent the request this response answers, if it went to `src`. Forgets the ID. */
-  #takeTransaction(msg: Buffer, src: RemoteInfo): ConnRecord | undefined {
+  #takeTransaction(msg: Buffer, src: RemoteInfo): UdpConnRecord | undefined {
     if (this.#transactions.size === 0) return undefined;
     const key = transactionKey(msg);
     const tx = this.#transactions.get(key);
@@ -561,12 +508,12 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     return tx.expiresAt > this.#now ? tx.owner : undefined;
   }
 
-  #link(a: ConnRecord, b: ConnRecord): void {
+  #link(a: UdpConnRecord, b: UdpConnRecord): void {
     a.hairpinPeer = b;
     b.hairpinPeer = a;
   }
 
-  #deliver(record: ConnRecord, msg: Buffer, src: RemoteInfo): void {
+  #deliver(record: UdpConnRecord, msg: Buffer, src: RemoteInfo): void {
     record.conn.deliver(msg, src);
   }
 
@@ -577,7 +524,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
 
   // ---- sending -------------------------------------------------------------------------------------
 
-  #send(record: ConnRecord, data: Uint8Array, address: string, port: number): Promise<number> {
+  #send(record: UdpConnRecord, data: Uint8Array, address: string, port: number): Promise<number> {
     if (this.#closed) return Promise.reject(new MuxClosedError());
     if (port === this.#localPort && this.#ownAddresses.has(address)) {
       return this.#sendHairpin(record, data, address);
@@ -624,7 +571,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   }
 
   /** Deliver in-process, as the kernel would, but on the next turn of the event loop. */
-  #sendHairpin(record: ConnRecord, data: Uint8Array, address: string): Promise<number> {
+  #sendHairpin(record: UdpConnRecord, data: Uint8Array, address: string): Promise<number> {
     const copy = Buffer.from(data); // the caller may reuse its buffer once the write resolves
     const family = familyOf(address) ?? this.#socketFamily;
     if (isStunMessage(copy) && classOf(messageType(copy)) === "request") {
@@ -633,9 +580,9 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     const src: RemoteInfo = { address, family, port: this.#localPort, size: copy.length };
     setImmediate(() => {
       if (this.#closed) return;
-      if (!this.#records.has(record.conn)) {
+      if (this.#conns.get(record.conn) !== record) {
         // The sender closed before its datagram "arrived": nobody may be linked to it any more.
-        this.#received++;
+        this.#counters.received++;
         return this.#countDropped("conn-closed");
       }
       this.#route(copy, src, record);
@@ -643,7 +590,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     return Promise.resolve(copy.length);
   }
 
-  #addTransaction(record: ConnRecord, key: string, address: string, port: number): void {
+  #addTransaction(record: UdpConnRecord, key: string, address: string, port: number): void {
     const old = this.#transactions.get(key);
     if (old !== undefined) this.#forgetTransaction(key, old); // a retransmission: refresh
     record.transactions ??= new Set();
@@ -665,13 +612,10 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
 
   // ---- conn bookkeeping ----------------------------------------------------------------------------
 
-  #ufrags(family: Family): Map<string, ConnRecord> {
-    return family === "IPv4" ? this.#ufragsV4 : this.#ufragsV6;
-  }
-
-  #createRecord(localUfrag: string, family: Family): ConnRecord {
+  /** A record for the conn table (which files it under its ufrag). */
+  #createRecord(localUfrag: string, family: Family): UdpConnRecord {
     const conn = new MuxedConnection(this.#host, localUfrag, family, this.#options.maxQueuedPackets);
-    const record: ConnRecord = {
+    return {
       conn,
       addresses: new Set(),
       transactions: undefined,
@@ -679,33 +623,18 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
       createdAt: this.#now,
       hairpinPeer: undefined,
     };
-    this.#records.set(conn, record);
-    this.#ufrags(family).set(localUfrag, record);
-    this.#unclaimed.add(record);
-    return record;
-  }
-
-  #claim(record: ConnRecord): void {
-    if (record.claimed) return;
-    record.claimed = true;
-    this.#unclaimed.delete(record);
   }
 
   /** Forget a closing conn everywhere. Called (only) by `MuxedConnection.close()`. */
   #release(conn: MuxedConnection): void {
-    const record = this.#records.get(conn);
+    const record = this.#conns.remove(conn);
     if (record === undefined) return;
-    this.#records.delete(conn);
-    const ufrags = this.#ufrags(conn.family);
-    if (ufrags.get(conn.localUfrag) === record) ufrags.delete(conn.localUfrag);
     for (const a of record.addresses) this.#addresses.delete(a.address, a.port);
     record.addresses.clear();
     for (const key of record.transactions ?? []) this.#transactions.delete(key);
     record.transactions = undefined;
-    this.#unclaimed.delete(record);
     if (record.hairpinPeer?.hairpinPeer === record) record.hairpinPeer.hairpinPeer = undefined;
     record.hairpinPeer = undefined;
-    this.#acceptQueue.removeWhere((p) => p.record === record);
   }
 
   /** The conns' window on the mux (see `ConnHost`). */
@@ -714,7 +643,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
       return mux.#closed;
     },
     send: (conn, data, address, port) => {
-      const record = this.#records.get(conn);
+      const record = this.#conns.get(conn);
       if (record === undefined) return Promise.reject(new MuxClosedError());
       return this.#send(record, data, address, port);
     },
@@ -744,12 +673,11 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
   }
 
   #countDelivered(): void {
-    this.#delivered++;
+    this.#counters.delivered++;
   }
 
   #countDropped(reason: DropReason, count = 1): void {
-    this.#dropped += count;
-    this.#droppedByReason[reason] = (this.#droppedByReason[reason] ?? 0) + count;
+    this.#counters.drop(reason, count);
   }
 
   // ---- time and lifecycle --------------------------------------------------------------------------
@@ -761,11 +689,10 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
       if (tx.expiresAt > now) break; // insertion order is expiry order
       this.#forgetTransaction(key, tx);
     }
-    for (const record of this.#unclaimed) {
-      if (now - record.createdAt < this.#options.acceptTimeoutMs) break;
+    this.#conns.expire(now, (record) => {
       log("ufrag %s: unclaimed for %d ms, removed", record.conn.localUfrag, now - record.createdAt);
       record.conn.closeDropping("expired"); // releases it, and its waiting candidate
-    }
+    });
     this.#stun.sweep(now);
   };
 
@@ -787,14 +714,11 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements AsyncIterable<
     this.#sweepTimer = undefined;
     this.#socket.off("message", this.#onMessage);
     const err = new MuxClosedError(cause === undefined ? undefined : { cause });
-    for (const waiter of this.#acceptWaiters) waiter.reject(err);
-    this.#acceptWaiters.clear();
-    this.#acceptQueue.drain();
+    this.#conns.closeAccepts(err);
     this.#stun.close(err);
-    for (const record of [...this.#records.values()]) record.conn.closeDropping("conn-closed", cause);
+    for (const record of [...this.#conns.values()]) record.conn.closeDropping("conn-closed", cause);
     this.#addresses.clear();
     this.#transactions.clear();
-    this.#unclaimed.clear();
     if (this.#ownsSocket && !this.#socketClosed) {
       await new Promise<void>((resolve) => {
         try {

@@ -18,14 +18,15 @@
  *    closes the agent's target.
  */
 import type { Family } from "../address.js";
+import type { IceMux } from "../ice-mux.js";
 import type { UDPMux } from "../mux.js";
 import type { MuxedConnection } from "../muxed-connection.js";
 import { hostCandidate, srflxCandidate } from "./candidates.js";
 import { awaitPeerChecks } from "./empty-check-list.js";
 import { UnsupportedWeriftError } from "./errors.js";
+import { type WatchedFields, watchFields } from "./fields.js";
 import type { WeriftCandidate, WeriftConnection, WeriftStunProtocol } from "./internals.js";
 import { candidateConstructorOf, isUdpStunProtocol, missingProtocolMembers } from "./internals.js";
-import { type WatchedFields, watchFields } from "./fields.js";
 import { weriftLog as log } from "./log.js";
 import { ignoreMdnsCandidates } from "./mdns-candidates.js";
 import type { FamilyPlan, ResolvedAttachOptions } from "./options.js";
@@ -40,10 +41,7 @@ import { MuxTransport, type TransportOwner } from "./transport.js";
 export const MAX_UFRAGS_PER_AGENT = 8;
 
 /** The mux operations the adapter uses. */
-export type MuxForWerift = Pick<
-  UDPMux,
-  "closed" | "getConn" | "getListenAddresses" | "getXorMappedAddress" | "removeConnByUfrag" | "once"
->;
+export type MuxForWerift = IceMux & Pick<UDPMux, "getXorMappedAddress">;
 
 /** The agent's host protocol in one family, once werift made it. */
 interface HostSide {
@@ -182,7 +180,8 @@ export class AgentBinding implements TransportOwner, WatchedFields {
   }
 
   assignStunServer(value: unknown): void {
-    if (value !== undefined) log("ignored werift STUN server %o: srflx comes from options.stunServers", value);
+    if (value !== undefined)
+      log("ignored werift STUN server %o: srflx comes from options.stunServers", value);
   }
 
   // ---- ufrags --------------------------------------------------------------------------------------
