@@ -13,6 +13,8 @@ import type { E2eRun } from "./e2e.js";
 import type { KernelPoint } from "./kernel.js";
 import { benchKernel } from "./kernel.js";
 import { fmt, median, table } from "./lib/stats.js";
+import type { LoadResult } from "./load.js";
+import { benchLoad, LOAD_FULL, LOAD_QUICK, loadTargets, renderLoad } from "./load.js";
 import type { MemoryResult } from "./memory.js";
 import type { ParseResult } from "./parse.js";
 import { benchParse } from "./parse.js";
@@ -21,7 +23,7 @@ import { benchFirstContact, benchRoutingPull, benchRoutingPush, routingSink } fr
 
 const execFileAsync = promisify(execFile);
 const quick = process.argv.includes("--quick");
-const SECTIONS = ["parse", "push", "pull", "first-contact", "kernel", "memory", "e2e"] as const;
+const SECTIONS = ["parse", "push", "pull", "first-contact", "kernel", "memory", "e2e", "load"] as const;
 type Section = (typeof SECTIONS)[number];
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -42,6 +44,7 @@ const KERNEL_COUNTS = quick ? [100] : COUNTS;
 const MEMORY_CONNS = quick ? 1_000 : 10_000;
 const MEMORY_PC_PAIRS = quick ? 10 : 50;
 const E2E = quick ? { pairs: 4, echoMs: 200, rounds: 1 } : { pairs: 100, echoMs: 2000, rounds: 3 };
+const LOAD = quick ? LOAD_QUICK : LOAD_FULL;
 
 const TARGETS = {
   routingNs: 100,
@@ -134,6 +137,7 @@ function targetsOf(r: {
   throughput?: Throughput[];
   memory?: MemoryResult;
   e2e?: E2eResult;
+  load?: LoadResult;
 }): Target[] {
   const out: Target[] = [];
   if (r.push !== undefined) {
@@ -217,6 +221,7 @@ function targetsOf(r: {
       },
     );
   }
+  if (r.load !== undefined) out.push(...loadTargets(r.load));
   return out;
 }
 
@@ -273,6 +278,7 @@ function print(
     throughput?: Throughput[];
     memory?: MemoryResult;
     e2e?: E2eResult;
+    load?: LoadResult;
     targets: Target[];
   },
 ): void {
@@ -379,6 +385,7 @@ function print(
       ),
     );
   }
+  if (r.load !== undefined) out.push(renderLoad(r.load));
   out.push(
     "Targets",
     table(
@@ -418,6 +425,11 @@ async function main(): Promise<void> {
     ),
   );
   const e2e = await section("e2e", `end to end: ${E2E.pairs} werift-ice pairs, mux vs own sockets`, benchE2e);
+  const load = await section(
+    "load",
+    `connecting under load: ${LOAD.clients} werift clients at once, ${fmt(LOAD.rate)} junk datagrams/s, ${LOAD.rounds} round(s) of mux / mux with the OS buffer / own sockets, junk elsewhere / own sockets, junk to them`,
+    () => benchLoad(LOAD, here("./load-server.js"), child),
+  );
   if ((push !== undefined || pull !== undefined) && routingSink() === 0)
     throw new Error("nothing was delivered");
 
@@ -431,7 +443,7 @@ async function main(): Promise<void> {
       ratio: receiveNs / (receiveNs + Math.max(0, p.routingNs)),
     }));
   }
-  const targets = targetsOf({ parse, push, throughput, memory, e2e });
+  const targets = targetsOf({ parse, push, throughput, memory, e2e, load });
   const results = {
     date: new Date().toISOString(),
     quick,
@@ -443,11 +455,12 @@ async function main(): Promise<void> {
     throughput,
     memory,
     e2e,
+    load,
     targets,
   };
   writeFileSync(`${outDir}results.json`, `${JSON.stringify(results, null, 2)}\n`);
   if (kernel !== undefined) writeFileSync(`${outDir}throughput.svg`, chart(kernel, throughput, m));
-  print(m, { parse, push, pull, firstContact, kernel, throughput, memory, e2e, targets });
+  print(m, { parse, push, pull, firstContact, kernel, throughput, memory, e2e, load, targets });
   log(`wrote ${outDir}results.json in ${fmt((performance.now() - started) / 1000, 1)} s`);
 }
 
