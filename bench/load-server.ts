@@ -46,6 +46,8 @@ export interface LoadRun {
   muxDropped: number | undefined;
   /** The fullest the server's (fullest) socket's receive queue was seen, sampled every 50 ms (bytes). */
   peakRxQueueBytes: number | undefined;
+  /** `own`: kernel drops at the socket that took the junk (it must read what the mux reads). */
+  junkSinkDrops: number | undefined;
   /** When the first kernel drop was seen, ms after the clients started; null: none seen. */
   firstDropMs: number | null;
   junkSent: number;
@@ -201,6 +203,7 @@ async function main(): Promise<void> {
       muxDropped: mux?.stats().dropped,
       peakRxQueueBytes,
       firstDropMs,
+      junkSinkDrops: sink === undefined ? undefined : kernelUdpDrops([sink.address().port]),
       junkSent: flood.sent,
       junkPerSecond: flood.seconds > 0 ? flood.sent / flood.seconds : 0,
       loopDelayP99Ms: loop.percentile(99) / 1e6,
