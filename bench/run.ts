@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --only=parse,push,…]`: every measurement of issue 6, a table on stdout,
- * `bench/results.json` and `bench/throughput.svg`. `--quick` is the CI smoke run (a few seconds, fewer conns
+ * `bench/results.json` and `bench/throughput.svg`. `--quick` is the CI smoke run (~25 s, fewer conns
  * and rounds); `--only` runs some sections. Both write to `bench/.cache/`, never over the committed results.
  */
 import { execFile } from "node:child_process";
