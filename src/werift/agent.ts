@@ -31,6 +31,7 @@ import { weriftLog as log } from "./log.js";
 import { ignoreMdnsCandidates } from "./mdns-candidates.js";
 import type { FamilyPlan, ResolvedAttachOptions } from "./options.js";
 import type { UfragRegistry } from "./registry.js";
+import type { UfragObserver } from "./tcp.js";
 import { MuxTransport, type TransportOwner } from "./transport.js";
 
 /**
@@ -68,6 +69,8 @@ export class AgentBinding implements TransportOwner, WatchedFields {
   #password: string;
   #detached = false;
   #sendErrors = 0;
+  /** The agent's TCP side (`tcp.ts`), told about every ufrag the agent registers. */
+  #observer: UfragObserver | undefined;
 
   /**
    * Hook `connection`. Everything that can fail (a closed mux) happens before the agent is touched.
@@ -95,6 +98,14 @@ export class AgentBinding implements TransportOwner, WatchedFields {
     }
     this.#register(this.#ufrag); // throws ERR_MUX_CLOSED before anything is hooked
     this.#hook();
+  }
+
+  /** Tell `observer` about the registered ufrags, then about every change. */
+  observeUfrags(observer: UfragObserver): void {
+    this.#observer = observer;
+    for (const ufrag of this.#ufrags.keys()) {
+      observer.registered(ufrag, this.#connection.userHistory[ufrag] ?? this.#password);
+    }
   }
 
   get sendErrors(): number {
@@ -210,6 +221,7 @@ export class AgentBinding implements TransportOwner, WatchedFields {
     this.#password = value;
     if (this.#detached || typeof value !== "string" || value.length === 0) return;
     for (const conn of this.#ufrags.get(this.#ufrag)?.values() ?? []) conn.setPassword(value);
+    this.#observer?.passwordChanged(this.#ufrag, value);
   }
 
   /** Route checks for `ufrag` (every family the agent announces) to this agent. */
@@ -225,6 +237,7 @@ export class AgentBinding implements TransportOwner, WatchedFields {
       throw err;
     }
     this.#registry.claim(ufrag, this);
+    this.#observer?.registered(ufrag, this.#password);
     this.#ufrags.set(ufrag, conns);
     for (const [family, conn] of conns) {
       conn.once("close", () => this.#onConnClosed(ufrag, conn));
@@ -243,6 +256,7 @@ export class AgentBinding implements TransportOwner, WatchedFields {
     if (conns === undefined) return;
     this.#ufrags.delete(ufrag); // first: the conns' 'close' then reads as ours, not as the mux's
     this.#registry.release(ufrag, this);
+    this.#observer?.unregistered(ufrag);
     for (const conn of conns.values()) conn.close();
   }
 

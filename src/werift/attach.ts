@@ -3,14 +3,16 @@
  * `Connection`, or a werift `RTCPeerConnection` — on a {@link UDPMux} instead of sockets of its own.
  */
 import { invalidArgType, invalidArgValue, MuxClosedError } from "../errors.js";
+import type { IceMux } from "../ice-mux.js";
 import type { UDPMux } from "../mux.js";
 import { AgentBinding, type MuxForWerift } from "./agent.js";
 import { AlreadyGatheringError, BundlePolicyError } from "./errors.js";
 import type { WeriftConnection, WeriftPeerConnection } from "./internals.js";
-import { checkConnection, detectTarget } from "./internals.js";
+import { checkConnection, checkTcpOptions, detectTarget } from "./internals.js";
 import { weriftLog as log } from "./log.js";
 import { type AttachUDPMuxOptions, type ResolvedAttachOptions, resolveAttachOptions } from "./options.js";
 import { closeWhenMuxCloses, isAttached, markAttached, registryFor } from "./registry.js";
+import { TcpBinding } from "./tcp.js";
 
 /** The bundle policy a peer connection on a mux must use (see {@link BundlePolicyError}). */
 const REQUIRED_BUNDLE_POLICY = "max-bundle";
@@ -47,16 +49,50 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
   // before detection: an attached agent's fields are accessors and would not be recognised
   if (isAttached(target)) throw alreadyAttached(target);
   const detected = detectTarget(target);
+  const tcpMux = (options as { tcpMux?: { closed?: unknown } } | undefined)?.tcpMux;
+  if (tcpMux?.closed === true) throw new MuxClosedError(); // before its listen addresses are read
   const resolved = resolveAttachOptions(options, mux.getListenAddresses());
+  if (resolved.tcp !== undefined) pairTcpMux(resolved.tcp.mux, mux);
   if (detected.kind === "connection") {
     if (isGathering(detected.connection)) throw new AlreadyGatheringError();
     const connection = detected.connection;
-    new AgentBinding(connection, mux, resolved, registryFor(mux), () => closeQuietly(connection));
+    if (resolved.tcp !== undefined) checkTcpOptions(connection, "connection");
+    const closeAgent = () => closeQuietly(connection);
+    const binding = new AgentBinding(connection, mux, resolved, registryFor(mux), closeAgent);
+    bindTcp(binding, connection, resolved, closeAgent);
     claim(target);
   } else {
     attachPeerConnection(detected.pc, mux, resolved);
   }
   return target;
+}
+
+/**
+ * The TCP side of an agent, hooked over its agent binding. A TCP mux routes by ufrag alone and the ufrag
+ * registry is the UDP mux's: so a TCP mux serves the agents of one UDP mux.
+ */
+function bindTcp(
+  binding: AgentBinding,
+  connection: WeriftConnection,
+  options: ResolvedAttachOptions,
+  closeTarget: () => void,
+): void {
+  if (options.tcp === undefined) return;
+  binding.observeUfrags(new TcpBinding(connection, options.tcp.mux, options.tcp.plans, closeTarget));
+}
+
+const tcpMuxPairs = new WeakMap<object, object>();
+
+function pairTcpMux(tcpMux: IceMux, mux: UDPMux): void {
+  const paired = tcpMuxPairs.get(tcpMux);
+  if (paired === undefined) tcpMuxPairs.set(tcpMux, mux);
+  else if (paired !== mux) {
+    throw invalidArgValue(
+      "options.tcpMux",
+      "a TCP mux used with this UDP mux only (it routes by ufrag)",
+      tcpMux,
+    );
+  }
 }
 
 function claim(target: object): void {
@@ -92,9 +128,15 @@ function attachPeerConnection(
   const registry = registryFor(mux);
   const closePc = () => closeQuietly(pc);
   const bindings: AgentBinding[] = [];
+  if (options.tcp !== undefined) {
+    for (const connection of existing)
+      checkTcpOptions(connection, "pc.secureManager.iceTransports[].connection");
+  }
   try {
     for (const connection of existing) {
-      bindings.push(new AgentBinding(connection, mux, options, registry, closePc));
+      const binding = new AgentBinding(connection, mux, options, registry, closePc);
+      bindings.push(binding);
+      bindTcp(binding, connection, options, closePc);
       markAttached(connection);
     }
   } catch (err) {
@@ -104,9 +146,11 @@ function attachPeerConnection(
   claim(pc);
   // A peer connection may have no ICE transport (so no conn to hear the mux close through) for a while.
   const forget = closeWhenMuxCloses(mux, pc);
+  const forgetTcp = options.tcp === undefined ? undefined : closeWhenMuxCloses(options.tcp.mux, pc);
   const close = pc.close;
   pc.close = (...args: unknown[]) => {
     forget();
+    forgetTcp?.();
     return close.apply(pc, args as []);
   };
   const createTransport = manager.createTransport;
@@ -114,7 +158,9 @@ function attachPeerConnection(
     const dtlsTransport = createTransport.apply(manager, args);
     const connection: unknown = dtlsTransport?.iceTransport?.connection;
     checkConnection(connection, "iceTransport.connection");
-    new AgentBinding(connection, mux, options, registry, closePc);
+    if (options.tcp !== undefined) checkTcpOptions(connection, "iceTransport.connection");
+    const binding = new AgentBinding(connection, mux, options, registry, closePc);
+    bindTcp(binding, connection, options, closePc);
     markAttached(connection);
     return dtlsTransport;
   };

@@ -40,6 +40,34 @@
  * - Related, left alone: with a non-empty check list whose pairs all fail, `connect()` never settles (it
  *   waits for `ICE_COMPLETED` forever, even across `close()`).
  *
+ * ICE-TCP (RFC 6544), the seam of `tcp.ts` — same code in werift-ice 0.2.3, werift 0.24.4 and 0.25.2, in
+ * `lib/ice/src` (CJS) and in werift's ESM bundle `lib/index.mjs` (what `import "werift"` loads):
+ * - With `options.useTcp` (`iceUseTcp` of `RTCPeerConnection`), `getCandidatePromises` makes, per host
+ *   address, a `TcpPassiveProtocol` (`type` `"tcp"`, a `server` made by `net.createServer()` in its
+ *   constructor, not yet listening), calls `ensureProtocol(p)`, awaits `p.connectionMade(address,
+ *   portRange)` (which listens, on a new port per agent and address) and builds the `tcptype passive`
+ *   candidate from `p.listeningPort` (a prototype getter reading `p.server.address()`). Then (not for ICE-lite)
+ *   a `TcpActiveProtocol` (dials out, candidate port 9) in the same async function. Both read `useTcp`
+ *   synchronously in the call; werift 0.25.2 skips the passive one when `options.tcpPassive === false`.
+ * - A passive protocol hands each RFC 4571 frame to `handleFrame(frame, [host, port])` (requests →
+ *   `onRequestReceived`, responses → transactions, anything else → `onDataReceived`) and sends through
+ *   `sendFrame(data, addr)` (`sendStun` and `sendData` call it), which looks the connection up in `sockets`.
+ *   `pruneForSelection`, `close()` and (0.25.2) `getOpenSocket`/`dropSocket` walk `sockets`; `close()`
+ *   also closes `server`. werift never checks MESSAGE-INTEGRITY on an incoming TCP check.
+ * - Differences: `forgetSocket(entry)` (0.25.2) vs `forgetSocket(remoteAddr)`; `onConnectionClosed` (fires
+ *   `Connection.handleConnectionClosed`: the selected pair's connection closing fails the agent),
+ *   `getOpenSocket`, `dropSocket`, `failOnSendError` and `tcpPassive` exist only in 0.25.2.
+ *
+ * werift ICE-TCP bugs (all three versions), relevant to attached agents:
+ * - All frames of one TCP read are handled in one synchronous loop (`registerSocket`'s `'data'` handler).
+ *   When werift is slow (> 50 ms) to answer a DTLS flight, Chromium retransmits it and the duplicate lands
+ *   in the same read as Chromium's Finished: `Finished` advances werift's DTLS state before the duplicate's
+ *   asynchronous handling reaches its "same flight again: resend the cached reply" guard, so werift sends a
+ *   second reply flight with fresh keys and can no longer decrypt Chromium's records (the data channel never
+ *   opens). The adapter hands werift one frame per macrotask, in order (`tcp.ts`).
+ * - Each agent listens on a new TCP port per host address (the adapter: none, the TCP mux's port).
+ * - A passive agent never prunes or closes TCP connections of non-selected pairs before `close()`.
+ *
  * Checked against werift-ice 0.2.3, werift 0.24.4 and werift 0.25.2 ({@link SUPPORTED_WERIFT_VERSIONS}).
  */
 import type { AddressInfo } from "node:net";
@@ -262,4 +290,52 @@ export function candidateConstructorOf(candidate: unknown): WeriftCandidateConst
  */
 export function isMdnsCandidate(candidate: { host?: unknown }): boolean {
   return typeof candidate.host === "string" && candidate.host.includes(".local");
+}
+
+/** werift's `TcpPassiveProtocol` (ice/src/stun/tcpProtocol.ts), as far as the TCP adapter touches it. */
+export interface WeriftTcpPassiveProtocol {
+  readonly type: string;
+  localIp?: string;
+  localCandidate?: WeriftCandidate;
+  /** A prototype method that listens on `server`: the adapter shadows it per instance. */
+  connectionMade: (localIp: string, ...rest: unknown[]) => Promise<void>;
+  /** A prototype getter reading `server.address()`: the adapter shadows it per instance. */
+  readonly listeningPort: number;
+  /** One RFC 4571 frame's payload from `addr`. */
+  handleFrame(data: Buffer, addr: WeriftAddress): void;
+  /** Frames `data` onto the connection from `addr`; `sendStun` and `sendData` call it. */
+  sendFrame: (data: Buffer, addr: WeriftAddress) => Promise<void>;
+  sendData: (data: Buffer, addr: WeriftAddress) => Promise<void>;
+}
+
+/** The `type` of werift's TCP protocols (passive and active). */
+const TCP_PROTOCOL_TYPE = "tcp";
+
+/** Whether `protocol` is one of werift's TCP protocols; `"passive"` when it listens (has `listeningPort`). */
+export function tcpProtocolKind(protocol: unknown): "passive" | "active" | undefined {
+  if (protocol === null || typeof protocol !== "object") return undefined;
+  if ((protocol as { type?: unknown }).type !== TCP_PROTOCOL_TYPE) return undefined;
+  return "listeningPort" in protocol ? "passive" : "active";
+}
+
+/** The `TcpPassiveProtocol` members the TCP adapter replaces or calls; empty when all is well. */
+export function missingTcpProtocolMembers(protocol: object): string[] {
+  const p = protocol as Record<string, unknown>;
+  const missing: string[] = [];
+  for (const method of ["connectionMade", "handleFrame", "sendFrame", "sendData"] as const) {
+    if (typeof p[method] !== "function") missing.push(`TcpPassiveProtocol.${method}`);
+  }
+  return missing;
+}
+
+/** werift's agent options as far as the TCP adapter toggles them (`useTcp`; `tcpPassive` in 0.25.2). */
+export interface WeriftTcpOptions {
+  useTcp?: boolean;
+  tcpPassive?: boolean;
+}
+
+/** Throw {@link UnsupportedWeriftError} unless `connection.options` is an object (where `useTcp` lives). */
+export function checkTcpOptions(connection: WeriftConnection, name: string): void {
+  const options = (connection as { options?: unknown }).options;
+  if (options === null || typeof options !== "object") throw new UnsupportedWeriftError([`${name}.options`]);
 }

@@ -7,8 +7,10 @@ import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family } from "../address.js";
 import { invalidArgType, invalidArgValue } from "../errors.js";
+import type { IceMux } from "../ice-mux.js";
 import { validatePort } from "../validate.js";
 import { DEFAULT_PEER_CHECK_TIMEOUT_MS } from "./empty-check-list.js";
+import { resolveTcpPlans, type TcpPlan } from "./tcp.js";
 
 /** A STUN server, by IP address (never a host name: the adapter resolves nothing). */
 export interface StunServer {
@@ -41,6 +43,15 @@ export interface AttachUDPMuxOptions {
    * @default 39500
    */
   peerCheckTimeoutMs?: number;
+  /**
+   * A TCP mux (`TCPMux`) for ICE-TCP (RFC 6544): the agent also advertises a `tcptype passive` host
+   * candidate on each announced address with the TCP mux's port, binds no TCP listener of its own, and
+   * answers the connections the TCP mux routes to it — for peers that can't use UDP. No need to set
+   * werift's `iceUseTcp` (`useTcp`); set it to also get werift's active TCP candidates (werift dials out from
+   * sockets of its own). Closing the TCP mux closes the agents that use it. Use one TCP mux with one UDP mux.
+   * @default undefined (no TCP candidates unless werift's own `iceUseTcp`, which listens per agent)
+   */
+  tcpMux?: IceMux;
 }
 
 /** The addresses an agent advertises in one family: the first owns werift's host protocol. */
@@ -57,6 +68,8 @@ export interface ResolvedAttachOptions {
   families: FamilyPlan[];
   stunServers: (StunServer & { family: Family })[];
   peerCheckTimeoutMs: number;
+  /** The TCP mux and the families it serves, with `options.tcpMux`. */
+  tcp: { mux: IceMux; plans: TcpPlan[] } | undefined;
 }
 
 function familyOfIp(address: string): Family | undefined {
@@ -197,5 +210,13 @@ export function resolveAttachOptions(
       announced,
     );
   }
-  return { families, stunServers, peerCheckTimeoutMs };
+  const tcpMux = options?.tcpMux;
+  let tcp: ResolvedAttachOptions["tcp"];
+  if (tcpMux !== undefined) {
+    if (tcpMux === null || typeof tcpMux !== "object" || typeof tcpMux.getConn !== "function") {
+      throw invalidArgType("options.tcpMux", "a TCPMux", tcpMux);
+    }
+    tcp = { mux: tcpMux, plans: resolveTcpPlans(families, tcpMux) };
+  }
+  return { families, stunServers, peerCheckTimeoutMs, tcp };
 }

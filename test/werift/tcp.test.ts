@@ -1,0 +1,209 @@
+/**
+ * ICE-TCP through a TCPMux (`attachUDPMux(agent, mux, { tcpMux })`): werift-ice 0.2.3, werift 0.24.4 and
+ * 0.25.2 agents as the passive side, a plain werift agent with `useTcp` as the active side; the candidate,
+ * no TCP listener of the agent's own, data both ways, frames handed over one per macrotask, ICE restart,
+ * close both ways.
+ */
+import { connect } from "node:net";
+import { beforeEach, describe, expect, it } from "vitest";
+import { classes, Message, methods } from "werift-ice";
+import { TCPMux, UDPMux } from "../../src/index.js";
+import { attachUDPMux } from "../../src/werift/index.js";
+import {
+  ICE_FLAVORS,
+  type IceAgent,
+  LOOPBACK_ICE_OPTIONS,
+  roundTrip,
+  stateReached,
+  useWeriftSuite,
+} from "./helpers.js";
+
+const suite = useWeriftSuite();
+const { closer } = suite;
+
+interface TcpCandidate {
+  transport: string;
+  tcptype?: string;
+  host: string;
+  port: number;
+  type: string;
+}
+
+const tcpServers = () => process.getActiveResourcesInfo().filter((r) => r === "TCPServerWrap").length;
+
+/** `b` (active, controlling) checks `a`'s TCP candidates; `a` gets no candidate and learns `b` by its checks. */
+async function connectOverTcp(a: IceAgent, b: IceAgent): Promise<void> {
+  await Promise.all([a.gatherCandidates(), b.gatherCandidates()]);
+  a.setRemoteParams({ iceLite: false, usernameFragment: b.localUsername, password: b.localPassword });
+  b.setRemoteParams({ iceLite: false, usernameFragment: a.localUsername, password: a.localPassword });
+  for (const c of a.localCandidates as unknown as TcpCandidate[]) {
+    if (c.transport === "tcp") await b.addRemoteCandidate(c);
+  }
+  await a.addRemoteCandidate(undefined);
+  await b.addRemoteCandidate(undefined);
+  await Promise.all([a.connect(), b.connect()]);
+}
+
+/** A Binding Request as an active peer sends it first: USERNAME `ufrag:peer`, signed with `password`. */
+function check(ufrag: string, password: string): Buffer {
+  const msg = new Message(methods.BINDING, classes.REQUEST);
+  msg.setAttribute("USERNAME", `${ufrag}:peer`);
+  msg.setAttribute("PRIORITY", 1853824767);
+  msg.setAttribute("ICE-CONTROLLING", 42n);
+  msg.addMessageIntegrity(Buffer.from(password, "utf8"));
+  msg.addFingerprint();
+  return msg.bytes;
+}
+
+function frame(data: Buffer): Buffer {
+  const header = Buffer.alloc(2);
+  header.writeUInt16BE(data.length);
+  return Buffer.concat([header, data]);
+}
+
+describe.each(ICE_FLAVORS)("$name agent on a TCPMux", ({ create }) => {
+  let mux: UDPMux;
+  let tcp: TCPMux;
+  let tcpPort: number;
+  beforeEach(async () => {
+    mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    tcp = closer.add(await TCPMux.listen({ address: "127.0.0.1" }));
+    tcpPort = tcp.getListenAddresses()[0]!.port;
+  });
+
+  const muxed = (controlling: boolean, options: Record<string, unknown> = {}) =>
+    closer.add(
+      attachUDPMux(create(controlling, { ...LOOPBACK_ICE_OPTIONS, ...options }), mux, { tcpMux: tcp }),
+    );
+  /** A plain werift agent doing ICE-TCP itself (active and passive, its own sockets). */
+  const activePeer = (controlling: boolean) => {
+    const agent = create(controlling, { ...LOOPBACK_ICE_OPTIONS, useTcp: true });
+    agent.stunServer = undefined;
+    return closer.add(agent);
+  };
+
+  it("advertises one tcptype passive candidate on the TCP mux's port and listens on nothing of its own", async () => {
+    const servers = tcpServers();
+    const a = muxed(false);
+    await a.gatherCandidates();
+    const candidates = a.localCandidates as unknown as TcpCandidate[];
+    expect(candidates.filter((c) => c.transport === "tcp")).toEqual([
+      expect.objectContaining({ host: "127.0.0.1", port: tcpPort, tcptype: "passive", type: "host" }),
+    ]);
+    expect(candidates.filter((c) => c.transport === "tcp" && c.tcptype === "active")).toEqual([]);
+    expect(tcpServers()).toBe(servers);
+  });
+
+  it("with the caller's useTcp, werift's active candidate stays, still no listener of its own", async () => {
+    const servers = tcpServers();
+    const a = muxed(false, { useTcp: true });
+    await a.gatherCandidates();
+    const tcpTypes = (a.localCandidates as unknown as TcpCandidate[])
+      .filter((c) => c.transport === "tcp")
+      .map((c) => [c.tcptype, c.port]);
+    expect(tcpTypes).toEqual([
+      ["passive", tcpPort],
+      ["active", 9],
+    ]);
+    expect(tcpServers()).toBe(servers);
+  });
+
+  it("a plain active peer connects through the TCP mux; data both ways over TCP", async () => {
+    const a = muxed(false);
+    const b = activePeer(true);
+    await connectOverTcp(a, b);
+    expect(a.nominated?.localCandidate).toMatchObject({ port: tcpPort, transport: "tcp" });
+    expect(b.nominated?.remoteAddr).toEqual(["127.0.0.1", tcpPort]);
+    expect(await roundTrip(a, b, "a→b")).toBe("a→b");
+    expect(await roundTrip(b, a, "b→a")).toBe("b→a");
+    expect(tcp.stats().tcpConnections).toBe(1);
+  });
+
+  it("hands werift one frame per macrotask: frames of one TCP read don't share a task", async () => {
+    const a = muxed(false);
+    await a.gatherCandidates();
+    const passive = a.protocols.find((p) => (p as { type?: string }).type === "tcp") as {
+      handleFrame(data: Buffer, addr: unknown): void;
+    };
+    const order: string[] = [];
+    const handleFrame = passive.handleFrame;
+    let n = 0;
+    const both = new Promise<void>((resolve) => {
+      passive.handleFrame = function (data, addr) {
+        const i = ++n;
+        order.push(`frame ${i}`);
+        queueMicrotask(() => order.push(`microtask of ${i}`));
+        handleFrame.call(this, data, addr);
+        if (i === 2) setImmediate(resolve);
+      };
+    });
+    const socket = connect(tcpPort, "127.0.0.1");
+    closer.add({ close: () => socket.destroy() });
+    socket.on("error", () => {});
+    // the check and a data frame in one write, so in one TCP read
+    socket.write(Buffer.concat([frame(check(a.localUsername, a.localPassword)), frame(Buffer.from("data"))]));
+    await both;
+    expect(order).toEqual(["frame 1", "microtask of 1", "frame 2", "microtask of 2"]);
+  });
+
+  it("ICE restart keeps routing over TCP: the new ufrag's checks reach the agent", async () => {
+    const a = muxed(false);
+    const b = activePeer(true);
+    await connectOverTcp(a, b);
+    const before = a.localUsername;
+    await a.restart();
+    await b.restart();
+    expect(a.localUsername).not.toBe(before);
+    await connectOverTcp(a, b);
+    expect(a.nominated?.localCandidate).toMatchObject({ port: tcpPort, transport: "tcp" });
+    expect(await roundTrip(b, a, "after restart")).toBe("after restart");
+    expect(await roundTrip(a, b, "and back")).toBe("and back");
+  });
+
+  it("closing the agent closes its TCP conns and connections", async () => {
+    const a = muxed(false);
+    const b = activePeer(true);
+    await connectOverTcp(a, b);
+    expect(tcp.stats().connections).toBeGreaterThan(0);
+    await a.close();
+    expect(tcp.stats().connections).toBe(0);
+    await expect.poll(() => tcp.stats().tcpConnections).toBe(0);
+  });
+
+  it("closing the TCP mux closes the agents on it", async () => {
+    const a = muxed(false);
+    await a.gatherCandidates();
+    const closed = stateReached(a, "closed");
+    await tcp.close();
+    await closed;
+    expect(a.state).toBe("closed");
+  });
+});
+
+describe("attachUDPMux with a tcpMux", () => {
+  it("refuses a closed TCP mux and a TCP mux of another UDP mux", async () => {
+    const mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const other = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const tcp = closer.add(await TCPMux.listen({ address: "127.0.0.1" }));
+    const create = ICE_FLAVORS[2]!.create;
+    closer.add(attachUDPMux(create(false, { ...LOOPBACK_ICE_OPTIONS }), mux, { tcpMux: tcp }));
+    const agent = closer.add(create(false, { ...LOOPBACK_ICE_OPTIONS }));
+    expect(() => attachUDPMux(agent, other, { tcpMux: tcp })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }),
+    );
+    const closedTcp = await TCPMux.listen({ address: "127.0.0.1" });
+    await closedTcp.close();
+    expect(() => attachUDPMux(agent, mux, { tcpMux: closedTcp })).toThrow(
+      expect.objectContaining({ code: "ERR_MUX_CLOSED" }),
+    );
+  });
+
+  it("refuses a TCP mux that serves no announced family", async () => {
+    const mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const tcp = closer.add(await TCPMux.listen({ address: "::1" }));
+    const agent = closer.add(ICE_FLAVORS[0]!.create(false, { ...LOOPBACK_ICE_OPTIONS }));
+    expect(() => attachUDPMux(agent, mux, { tcpMux: tcp })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }),
+    );
+  });
+});
