@@ -6,6 +6,7 @@
  * | --- | --- | --- |
  * | `ERR_ALREADY_GATHERING` | {@link AlreadyGatheringError} | `attachUDPMux()` after the target started gathering |
  * | `ERR_UNSUPPORTED_WERIFT` | {@link UnsupportedWeriftError} | the target lacks a werift internal the adapter needs |
+ * | `ERR_NO_ADDRESS_TO_ANNOUNCE` | {@link NoAddressToAnnounceError} | a wildcard mux, no `announcedAddresses`, and no interface address to announce |
  * | `ERR_BUNDLE_POLICY` | {@link BundlePolicyError} | an `RTCPeerConnection` whose `bundlePolicy` isn't `"max-bundle"` |
  */
 
@@ -64,5 +65,24 @@ export class BundlePolicyError extends UdpmuxError {
       options,
     );
     this.name = "BundlePolicyError";
+  }
+}
+
+/**
+ * `attachUDPMux()` on a mux bound to a wildcard address, without `announcedAddresses`, on a host whose
+ * interfaces have no address to announce (only loopback, say): the agent would have no host candidate.
+ */
+export class NoAddressToAnnounceError extends UdpmuxError {
+  readonly code = "ERR_NO_ADDRESS_TO_ANNOUNCE";
+  constructor(
+    /** The mux's listen addresses (wildcards). */
+    readonly listenAddresses: string[],
+  ) {
+    super(
+      `the mux listens on ${listenAddresses.join(", ")} and no network interface has a non-loopback, non-link-local ` +
+        "address of that family to announce: pass options.announcedAddresses (the address peers reach, " +
+        'e.g. the host\'s public IP, or ["127.0.0.1"] for a test on loopback)',
+    );
+    this.name = "NoAddressToAnnounceError";
   }
 }

@@ -7,6 +7,7 @@ export { attachUDPMux } from "./attach.js";
 export {
   AlreadyGatheringError,
   BundlePolicyError,
+  NoAddressToAnnounceError,
   SUPPORTED_WERIFT_VERSIONS,
   UnsupportedWeriftError,
 } from "./errors.js";

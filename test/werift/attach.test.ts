@@ -66,6 +66,13 @@ describe("arguments", () => {
     if (external.length === 0) {
       // e.g. in CI's loopback-only namespace: nothing to announce, and an agent with no candidate is useless
       expect(() => attachUDPMux(agent, wildcard)).toThrow(
+        expect.objectContaining({
+          code: "ERR_NO_ADDRESS_TO_ANNOUNCE",
+          message: expect.stringContaining("options.announcedAddresses"),
+        }),
+      );
+      // An explicit empty list is the caller's own mistake: an argument error naming it.
+      expect(() => attachUDPMux(iceAgent(), wildcard, { announcedAddresses: [] })).toThrow(
         expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }),
       );
       expect(wildcard.stats().connections).toBe(0);
