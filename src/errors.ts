@@ -6,6 +6,7 @@
  * | `ERR_MUX_CLOSED` | {@link MuxClosedError} | getConn/accept/writeTo after the mux closed; pending accepts when it closes |
  * | `ERR_CONN_CLOSED` | {@link ConnClosedError} | readFrom/writeTo on a closed conn; pending reads when it closes |
  * | `ERR_CONNECTION_LIMIT` | {@link ConnectionLimitError} | getConn would create a conn beyond `maxConnections` |
+ * | `ERR_NO_TCP_CONNECTION` | {@link NoTcpConnectionError} | a TCP conn's writeTo to an address it has no connection from |
  * | `ERR_STUN_TIMEOUT` | {@link StunTimeoutError} | no answer from a STUN server within `timeoutMs` |
  * | `ERR_STUN_ERROR_RESPONSE` | {@link StunErrorResponseError} | a STUN server answered with an error response |
  * | `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` | `TypeError` | a bad argument (Node's own codes) |
@@ -24,7 +25,7 @@ export abstract class UdpmuxError extends Error {
 export class MuxClosedError extends UdpmuxError {
   readonly code = "ERR_MUX_CLOSED";
   constructor(options?: ErrorOptions) {
-    super("the UDP mux is closed", options);
+    super("the mux is closed", options);
     this.name = "MuxClosedError";
   }
 }
@@ -44,6 +45,21 @@ export class ConnectionLimitError extends UdpmuxError {
   constructor(readonly limit: number) {
     super(`the UDP mux already has ${limit} connections (maxConnections)`);
     this.name = "ConnectionLimitError";
+  }
+}
+
+/**
+ * `writeTo` on a `TCPMux` conn to an address that has no TCP connection to this conn: a passive ICE-TCP
+ * side never dials, it answers on the connection the peer opened.
+ */
+export class NoTcpConnectionError extends UdpmuxError {
+  readonly code = "ERR_NO_TCP_CONNECTION";
+  constructor(
+    readonly address: string,
+    readonly port: number,
+  ) {
+    super(`no TCP connection from ${address}:${port} to this conn (a passive ICE-TCP side never dials)`);
+    this.name = "NoTcpConnectionError";
   }
 }
 

@@ -3,6 +3,7 @@ export {
   ConnClosedError,
   ConnectionLimitError,
   MuxClosedError,
+  NoTcpConnectionError,
   StunErrorResponseError,
   StunTimeoutError,
   UdpmuxError,
@@ -16,3 +17,7 @@ export type { UDPMuxOptions } from "./options.js";
 export { DEFAULTS } from "./options.js";
 export { DEFAULT_RECV_BUFFER_SIZE, RECV_BUFFER_WARNING } from "./recv-buffer.js";
 export type { MappedAddress } from "./stun.js";
+export type { ListenOptions, TCPMuxEvents, TCPMuxStats, TcpRejectReason } from "./tcp/mux.js";
+export { TCPMux } from "./tcp/mux.js";
+export type { TCPMuxOptions } from "./tcp/options.js";
+export { TCP_DEFAULTS } from "./tcp/options.js";

@@ -6,6 +6,7 @@ import createDebug from "debug";
 
 export const log = createDebug("udpmux");
 export const connLog = createDebug("udpmux:conn");
+export const tcpLog = createDebug("udpmux:tcp");
 
 /** Lines per second that attacker-triggerable paths may log; the rest are counted and summarised. */
 const LINES_PER_SECOND = 10;

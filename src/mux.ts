@@ -34,7 +34,7 @@ import type { IceMux } from "./ice-mux.js";
 import { verifyFingerprint, verifyMessageIntegrity } from "./integrity.js";
 import { KernelDropCounter } from "./kernel-drops.js";
 import { connLog, log, RateLimitedLog } from "./log.js";
-import type { ConnHost, DropReason } from "./muxed-connection.js";
+import type { ConnHost, DropReason, SendCallback } from "./muxed-connection.js";
 import { MuxedConnection } from "./muxed-connection.js";
 import type { ResolvedOptions, UDPMuxOptions } from "./options.js";
 import { resolveOptions } from "./options.js";
@@ -570,6 +570,37 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     });
   }
 
+  /**
+   * `#send` for a caller that waits for nothing (`MuxedConnection.sendTo`). The common case of a peer
+   * connection's traffic — no STUN request, to an address associated already, not hairpin — goes straight
+   * to the socket: nothing to record first or undo after, and `callback` is dgram's own send callback, so
+   * the mux allocates nothing. Anything else takes `#send`. (A send still resolving its destination when
+   * the socket closes is never called back by dgram; nobody waits for it, and the mux is closing.)
+   */
+  #sendNoWait(
+    record: UdpConnRecord,
+    data: Uint8Array,
+    address: string,
+    port: number,
+    callback: SendCallback,
+  ): void {
+    if (this.#closed) return callback(new MuxClosedError());
+    if (
+      (port === this.#localPort && this.#ownAddresses.has(address)) ||
+      (isStunMessage(data) && classOf(messageType(data)) === "request") ||
+      this.#addresses.get(address, port) === undefined
+    ) {
+      this.#send(record, data, address, port).then(() => callback(null), callback);
+      return;
+    }
+    const to = this.#dualStack && familyOf(address) === "IPv4" ? `::ffff:${address}` : address;
+    try {
+      this.#socket.send(data, port, to, callback);
+    } catch (err) {
+      callback(err as Error); // e.g. ERR_SOCKET_DGRAM_NOT_RUNNING: only this write fails
+    }
+  }
+
   /** Deliver in-process, as the kernel would, but on the next turn of the event loop. */
   #sendHairpin(record: UdpConnRecord, data: Uint8Array, address: string): Promise<number> {
     const copy = Buffer.from(data); // the caller may reuse its buffer once the write resolves
@@ -646,6 +677,11 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       const record = this.#conns.get(conn);
       if (record === undefined) return Promise.reject(new MuxClosedError());
       return this.#send(record, data, address, port);
+    },
+    sendNoWait: (conn, data, address, port, callback) => {
+      const record = this.#conns.get(conn);
+      if (record === undefined) return callback(new MuxClosedError());
+      this.#sendNoWait(record, data, address, port, callback);
     },
     release: (conn) => this.#release(conn),
     localAddress: (family) => this.#localAddress(family),

@@ -31,6 +31,14 @@ export interface Packet {
 export interface ConnHost {
   readonly closed: boolean;
   send(conn: MuxedConnection, data: Uint8Array, address: string, port: number): Promise<number>;
+  /** `send` for a caller that waits for nothing: the outcome goes to `callback`, no promise is made. */
+  sendNoWait(
+    conn: MuxedConnection,
+    data: Uint8Array,
+    address: string,
+    port: number,
+    callback: SendCallback,
+  ): void;
   /** Forget the conn: its ufrag, addresses, transactions and waiting candidate. */
   release(conn: MuxedConnection): void;
   localAddress(family: Family): AddressInfo;
@@ -39,6 +47,12 @@ export interface ConnHost {
   /** Log a throwing user listener (rate-limited: a peer's datagrams trigger it). */
   logListenerError(ufrag: string, err: unknown): void;
 }
+
+/**
+ * The outcome of a send that nobody awaits: `null` once the datagram went out, else why it didn't.
+ * @internal
+ */
+export type SendCallback = (err: Error | null) => void;
 
 /** Why the mux dropped a datagram, as counted in `stats().droppedByReason`. */
 export type DropReason =
@@ -50,7 +64,11 @@ export type DropReason =
   | "accept-queue-full"
   | "cap-reached"
   | "expired"
-  | "conn-closed";
+  | "conn-closed"
+  /** TCP: a connection's first frame was STUN but not a Binding Request. */
+  | "not-a-check"
+  /** TCP: the conn already holds `maxAddressesPerUfrag` TCP connections. */
+  | "address-cap";
 
 type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
 
@@ -275,6 +293,20 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     if (this.#host.closed) return Promise.reject(new MuxClosedError());
     if (this.#closed) return Promise.reject(new ConnClosedError());
     return this.#host.send(this, data, address, to.port);
+  }
+
+  /**
+   * `writeTo` for a per-datagram path that waits for nothing (the werift adapter's transport): no promise,
+   * and when `to` is associated already and `data` is no STUN request, no allocation by the mux either.
+   * The caller validated the arguments as `writeTo` would: `address` canonical (`canonicalAddress`) and an
+   * IP literal, `port` an integer from 1 to 65535. `callback` gets the outcome, `null` once sent (possibly
+   * synchronously, for a closed conn or mux).
+   * @internal
+   */
+  sendTo(data: Uint8Array, address: string, port: number, callback: SendCallback): void {
+    if (this.#host.closed) return callback(new MuxClosedError());
+    if (this.#closed) return callback(new ConnClosedError());
+    this.#host.sendNoWait(this, data, address, port, callback);
   }
 
   /** The mux's socket address for this conn's family. */
