@@ -11,4 +11,7 @@ export default defineConfig({
   external: ["werift", "werift-ice"],
   // One copy of the core in both entry points, in CJS too, so `instanceof MuxClosedError` holds across them.
   splitting: true,
+  // Classes keep their names in stack traces and `constructor.name` (esbuild would rename `UDPMux` to
+  // `_UDPMux` where a class refers to itself).
+  keepNames: true,
 });

@@ -173,6 +173,25 @@ if [[ $HAS_WERIFT == true ]]; then
   printf 'import * as adapter from "udpmux/werift";\nexport const b: object = adapter;\n' >"$CONSUMER/werift-cjs.cts"
   check_types werift-esm.ts import ./werift --skipLibCheck
   check_types werift-cjs.cts require ./werift --skipLibCheck
+
+  # A CommonJS project on the old resolution (`moduleResolution: node`/`node10`) ignores `exports`:
+  # `typesVersions` in package.json is what points it at the subpath's declarations.
+  printf 'import { attachUDPMux } from "udpmux/werift";\nimport { UDPMux } from "udpmux";\nexport const a: unknown[] = [attachUDPMux, UDPMux];\n' >"$CONSUMER/node10.ts"
+  if ! (cd "$CONSUMER" && "$TSC" --noEmit --strict --module commonjs --moduleResolution node10 --target es2022 \
+    --types node --skipLibCheck --ignoreDeprecations 5.0 node10.ts); then
+    echo "error: a moduleResolution node10 consumer can't resolve udpmux/werift" >&2
+    exit 1
+  fi
+  echo "ok  tsc --module commonjs --moduleResolution node10 node10.ts (udpmux, udpmux/werift)"
 fi
+
+step "class names survive the build (stack traces, constructor.name)"
+(cd "$CONSUMER" && node -e '
+  const m = require("udpmux");
+  for (const n of ["UDPMux", "TCPMux", "MuxedConnection", "MuxClosedError"]) {
+    if (m[n] && m[n].name !== n) throw new Error(`${n}.name is ${m[n].name}`);
+  }
+  console.log("ok  class names kept");
+')
 
 echo "pack smoke: OK"
