@@ -1,0 +1,214 @@
+/**
+ * Headless Chromium against werift with every UDP datagram dropped (an nftables rule inside this suite's
+ * private network namespace), so only ICE-TCP (RFC 6544) can work: Chromium dials the server's `tcptype
+ * passive` candidate. The subject: werift peer connections on a UDPMux with a TCPMux (one TCP port for all
+ * of them). The control: plain werift with `iceUseTcp` (a listener per peer connection), whose success rate
+ * is recorded, not asserted — it documents werift's own ICE-TCP failure rate (see `src/werift/internals.ts`).
+ */
+import { execFileSync } from "node:child_process";
+import dgram from "node:dgram";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { TCPMux, UDPMux } from "../../src/index.js";
+import { attachUDPMux } from "../../src/werift/index.js";
+import { launchChromium } from "./harness/chromium.js";
+import { type EchoServer, startEchoServer } from "./harness/echo-server.js";
+import { explainFailure, within } from "./harness/failure.js";
+import { assertLoopbackOnlyNamespace } from "./harness/network-guard.js";
+import { startPlainServer } from "./harness/servers.js";
+
+const PEERS = 6;
+const MESSAGES = 20;
+/** How long one peer connection may take to open its channel, then to echo (the control's failures wait it out). */
+const PEER_TIMEOUT_MS = 20_000;
+const NFT_TABLE = "udpmux_tcp_test";
+
+const page = {
+  contentType: "text/html; charset=utf-8",
+  body: readFileSync(new URL("./fixtures/tcp-echo-page.html", import.meta.url)),
+};
+
+interface PeerResult {
+  index: number;
+  id?: string;
+  opened: boolean;
+  verified: number;
+  error?: string;
+  selected?: { protocol: string; local: string; remote: string };
+}
+
+interface TcpEchoPage {
+  runTcpEcho(options: {
+    peers: number;
+    messages: number;
+    size: number;
+    timeoutMs: number;
+  }): Promise<PeerResult[]>;
+  interopReport(): string[];
+  closeAll(): void;
+}
+
+/**
+ * Refuse to touch the firewall anywhere but a private, loopback-only namespace: no interface but `lo`
+ * (no override, unlike the other suites: a UDP drop rule on a real host would cut it off).
+ */
+function assertPrivateLoopbackNamespace(): void {
+  assertLoopbackOnlyNamespace();
+  const links = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" })
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => line.split(":")[1]!.trim());
+  if (links.length !== 1 || links[0] !== "lo") {
+    throw new Error(
+      `tcp.interop.ts adds an nftables rule dropping all UDP: it runs only in a private network namespace with ` +
+        `nothing but lo, found links ${links.join(", ")}. Run: unshare -n sh -c 'ip link set lo up && exec npx vitest ` +
+        "run --config vitest.interop.config.ts test/interop/tcp.interop.ts'",
+    );
+  }
+}
+
+function nft(...args: string[]): string {
+  return execFileSync("nft", args, { encoding: "utf8" });
+}
+
+/** Packets the drop rule has counted. */
+function droppedUdpPackets(): number {
+  const match = /counter packets (\d+)/.exec(nft("list", "table", "inet", NFT_TABLE));
+  if (match === null) throw new Error(`no counter in table ${NFT_TABLE}`);
+  return Number(match[1]);
+}
+
+/** `port`s of the `tcptype passive` candidates of `sdp`. */
+function passiveTcpPorts(sdp: string): number[] {
+  return sdp
+    .split(/\r?\n/)
+    .filter(
+      (line) => line.startsWith("a=candidate:") && / tcp /i.test(line) && line.includes("tcptype passive"),
+    )
+    .map((line) => Number(line.split(" ")[5]));
+}
+
+/** A werift echo server whose peer connections share one UDPMux and one TCPMux. */
+async function startTcpMuxServer(): Promise<EchoServer & { tcp: TCPMux; tcpPort: number }> {
+  const mux = await UDPMux.bind({ address: "127.0.0.1", port: 0 });
+  const tcp = await TCPMux.listen({ address: "127.0.0.1" });
+  const server = await startEchoServer({
+    files: { "/": page },
+    preparePeer(pc) {
+      attachUDPMux(pc, mux, { announcedAddresses: ["127.0.0.1"], tcpMux: tcp });
+    },
+  });
+  return {
+    ...server,
+    tcp,
+    tcpPort: tcp.getListenAddresses()[0]!.port,
+    async close() {
+      await server.close();
+      await tcp.close();
+      await mux.close();
+    },
+  };
+}
+
+describe("Chromium over ICE-TCP, every UDP datagram dropped", () => {
+  let browser: Browser | undefined;
+  let tab: Page | undefined;
+  let server: EchoServer | undefined;
+  let browserConsole: string[] = [];
+  let ruleInstalled = false;
+
+  beforeAll(async () => {
+    assertPrivateLoopbackNamespace();
+    nft("add", "table", "inet", NFT_TABLE);
+    ruleInstalled = true;
+    nft("add", "chain", "inet", NFT_TABLE, "input", "{ type filter hook input priority 0; policy accept; }");
+    nft("add", "rule", "inet", NFT_TABLE, "input", "meta", "l4proto", "udp", "counter", "drop");
+    // The rule works: a datagram on loopback is counted (and so never delivered).
+    const socket = dgram.createSocket("udp4");
+    socket.bind(0, "127.0.0.1");
+    await once(socket, "listening");
+    const before = droppedUdpPackets();
+    await new Promise<void>((resolve, reject) =>
+      socket.send("probe", socket.address().port, "127.0.0.1", (err) => (err ? reject(err) : resolve())),
+    );
+    socket.close();
+    expect(droppedUdpPackets()).toBe(before + 1);
+  });
+
+  afterAll(() => {
+    if (ruleInstalled) nft("delete", "table", "inet", NFT_TABLE);
+  });
+
+  afterEach(async () => {
+    await browser?.close();
+    browser = undefined;
+    tab = undefined;
+    await server?.close();
+    server = undefined;
+  });
+
+  const run = async (url: string): Promise<PeerResult[]> => {
+    browserConsole = [];
+    browser = await launchChromium();
+    tab = await browser.newPage();
+    tab.on("console", (message) => browserConsole.push(`${message.type()} ${message.text()}`));
+    tab.on("pageerror", (error) => browserConsole.push(`pageerror ${error.stack ?? error.message}`));
+    await tab.goto(`${url}/`);
+    const options = { peers: PEERS, messages: MESSAGES, size: 1200, timeoutMs: PEER_TIMEOUT_MS };
+    return within(
+      3 * PEER_TIMEOUT_MS,
+      "Chromium's TCP echo",
+      tab.evaluate((o) => (globalThis as unknown as TcpEchoPage).runTcpEcho(o), options),
+    );
+  };
+
+  const explain = async () => [
+    ...((await tab?.evaluate(() => (globalThis as unknown as TcpEchoPage).interopReport())) ?? []),
+    `browser console:\n  ${browserConsole.join("\n  ")}`,
+    ...[...(server?.logs.keys() ?? [])].map((id) => server!.describe(id)),
+    ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
+  ];
+
+  it(`mux: ${PEERS} peer connections over one TCP port, every echo in order and byte for byte`, async () => {
+    const muxServer = await startTcpMuxServer();
+    server = muxServer;
+    await explainFailure(async () => {
+      const udpDropsBefore = droppedUdpPackets();
+      const results = await run(muxServer.url);
+      console.log(
+        `[tcp interop] udpmux + TCPMux: ${results.filter((r) => r.verified === MESSAGES).length}/${PEERS} ` +
+          `peer connections echoed ${MESSAGES} messages over TCP`,
+      );
+      expect(results.map((r) => r.error)).toEqual(Array(PEERS).fill(undefined));
+      expect(results.map((r) => r.verified)).toEqual(Array(PEERS).fill(MESSAGES));
+      // Chromium reached every peer connection at the TCP mux's one port, over TCP.
+      expect(results.map((r) => [r.selected?.protocol, r.selected?.remote])).toEqual(
+        Array(PEERS).fill(["tcp", `127.0.0.1:${muxServer.tcpPort}`]),
+      );
+      expect(new Set(results.map((r) => r.id)).size).toBe(PEERS);
+      expect(muxServer.answers).toHaveLength(PEERS);
+      for (const answer of muxServer.answers) expect(passiveTcpPorts(answer)).toEqual([muxServer.tcpPort]);
+      // UDP was tried (and dropped): only TCP could have carried the echoes.
+      expect(droppedUdpPackets()).toBeGreaterThan(udpDropsBefore);
+      expect(muxServer.tcp.stats().tcpConnections).toBeGreaterThanOrEqual(PEERS);
+    }, explain);
+  });
+
+  it(`control, plain werift with iceUseTcp: its success rate over ${PEERS} peer connections is recorded`, async () => {
+    const plain = await startPlainServer({ files: { "/": page }, peerConfig: { iceUseTcp: true } });
+    server = plain;
+    const results = await run(plain.url);
+    const ok = results.filter((r) => r.verified === MESSAGES).length;
+    const opened = results.filter((r) => r.opened).length;
+    console.log(
+      `[tcp interop] plain werift iceUseTcp: ${ok}/${PEERS} peer connections echoed ${MESSAGES} messages ` +
+        `(${opened} channels opened); failures: ${JSON.stringify(results.filter((r) => r.error).map((r) => r.error))}`,
+    );
+    // Not asserted beyond being measured: werift's own ICE-TCP loses some (see internals.ts).
+    expect(results).toHaveLength(PEERS);
+    expect(ok / PEERS).toBeGreaterThanOrEqual(0);
+    expect(Number.isFinite(ok / PEERS)).toBe(true);
+  });
+});
