@@ -10,6 +10,7 @@ import { invalidArgType, invalidArgValue } from "../errors.js";
 import type { IceMux } from "../ice-mux.js";
 import { validatePort } from "../validate.js";
 import { DEFAULT_PEER_CHECK_TIMEOUT_MS } from "./empty-check-list.js";
+import { NoAddressToAnnounceError } from "./errors.js";
 import { resolveTcpPlans, type TcpPlan } from "./tcp.js";
 
 /** A STUN server, by IP address (never a host name: the adapter resolves nothing). */
@@ -204,6 +205,7 @@ export function resolveAttachOptions(
   const families = [...byFamily.values()].filter((plan) => plan.addresses.length > 0);
   if (families.length === 0) {
     // e.g. a wildcard bind on a host with no non-internal interface: an agent with no candidate is useless.
+    if (announced === undefined) throw new NoAddressToAnnounceError(listen.map((l) => l.address));
     throw invalidArgValue(
       "options.announcedAddresses",
       "a host address to announce (the mux is bound to a wildcard and no interface has one)",
