@@ -10,9 +10,12 @@ import { classes, Message, methods } from "werift-ice";
 import { TCPMux, UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
 import {
+  disableWeriftStun,
   ICE_FLAVORS,
   type IceAgent,
   LOOPBACK_ICE_OPTIONS,
+  LOOPBACK_PC_CONFIG,
+  PC_FLAVORS,
   roundTrip,
   stateReached,
   useWeriftSuite,
@@ -205,5 +208,103 @@ describe("attachUDPMux with a tcpMux", () => {
     expect(() => attachUDPMux(agent, mux, { tcpMux: tcp })).toThrow(
       expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }),
     );
+  });
+});
+
+/** The parts of werift's RTCPeerConnection and RTCDataChannel used here (same in 0.24 and 0.25). */
+interface Channel {
+  readyState: string;
+  send(data: string | Buffer): void;
+  onMessage: { subscribe(fn: (data: string | Buffer) => void): unknown };
+  stateChanged: { subscribe(fn: (state: string) => void): unknown };
+}
+interface PC {
+  localDescription: { type: string; sdp: string } | null;
+  iceGatheringState: string;
+  createDataChannel(label: string): Channel;
+  createOffer(): Promise<{ type: string; sdp: string }>;
+  createAnswer(): Promise<{ type: string; sdp: string }>;
+  setLocalDescription(d: unknown): Promise<unknown>;
+  setRemoteDescription(d: unknown): Promise<unknown>;
+  iceGatheringStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
+  onDataChannel: { subscribe(fn: (c: Channel) => void): unknown };
+  close(): Promise<void>;
+}
+
+function gathered(pc: PC): Promise<void> {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const sub = pc.iceGatheringStateChange.subscribe((s) => {
+      if (s !== "complete") return;
+      sub.unSubscribe();
+      resolve();
+    });
+  });
+}
+
+function opened(channel: Channel): Promise<Channel> {
+  if (channel.readyState === "open") return Promise.resolve(channel);
+  return new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve(channel)));
+}
+
+function nextMessage(channel: Channel): Promise<string> {
+  return new Promise((resolve) => {
+    let done = false;
+    channel.onMessage.subscribe((data) => {
+      if (done) return;
+      done = true;
+      resolve(data.toString());
+    });
+  });
+}
+
+/** `sdp` with only the candidate lines `keep` accepts. */
+function filterCandidates(sdp: string, keep: (line: string) => boolean): string {
+  return sdp
+    .split("\r\n")
+    .filter((line) => !line.startsWith("a=candidate:") || keep(line))
+    .join("\r\n");
+}
+
+describe.each(PC_FLAVORS)("$name RTCPeerConnection on a TCPMux", ({ RTCPeerConnection }) => {
+  it("a plain iceUseTcp client reaches the server over TCP only; the data channel echoes", async () => {
+    const mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const tcp = closer.add(await TCPMux.listen({ address: "127.0.0.1" }));
+    const tcpPort = tcp.getListenAddresses()[0]!.port;
+    const server = closer.add(
+      attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux, { tcpMux: tcp }),
+    ) as unknown as PC;
+    const client = new RTCPeerConnection({ ...LOOPBACK_PC_CONFIG, iceUseTcp: true });
+    disableWeriftStun(client);
+    const plainClient = closer.add(client) as unknown as PC;
+
+    const clientChannel = plainClient.createDataChannel("echo");
+    const serverChannel = new Promise<Channel>((resolve) => server.onDataChannel.subscribe(resolve));
+    await plainClient.setLocalDescription(await plainClient.createOffer());
+    await gathered(plainClient);
+    // The server learns the client from its TCP checks only (no candidate); the client gets the server's
+    // TCP candidates only: UDP can't be chosen.
+    const offer = plainClient.localDescription!;
+    await server.setRemoteDescription({ type: offer.type, sdp: filterCandidates(offer.sdp, () => false) });
+    await server.setLocalDescription(await server.createAnswer());
+    await gathered(server);
+    const answer = server.localDescription!;
+    const tcpLines = answer.sdp
+      .split("\r\n")
+      .filter((l) => l.startsWith("a=candidate:") && l.includes(" tcp "));
+    expect(tcpLines).toHaveLength(1);
+    expect(tcpLines[0]).toContain(` 127.0.0.1 ${tcpPort} typ host tcptype passive`);
+    await plainClient.setRemoteDescription({
+      type: answer.type,
+      sdp: filterCandidates(answer.sdp, (l) => l.includes(" tcp ")),
+    });
+
+    const [a, b] = await Promise.all([opened(clientChannel), opened(await serverChannel)]);
+    b.onMessage.subscribe((data) => b.send(data));
+    const back = nextMessage(a);
+    a.send("over TCP");
+    expect(await back).toBe("over TCP");
+    expect(tcp.stats().tcpConnections).toBeGreaterThanOrEqual(1);
+    expect(tcp.stats().delivered).toBeGreaterThan(2);
   });
 });
