@@ -8,9 +8,11 @@
  *   control handler that allocates a known 16-byte object, to show the method sees allocations;
  * - bytes of heap per connected werift (0.25) RTCPeerConnection pair — a server pc attached to one mux, or
  *   on its own socket, and a plain client pc, data channel open — so that the difference is what attaching
- *   costs a pc. Rounds alternate the two modes after a warm-up round of each; medians.
+ *   costs a pc. Heap without code space, once closed pcs' leftovers are gone; after a warm-up round of
+ *   each mode, 4 rounds alternating which mode goes first; means.
  */
 import type { Socket } from "node:dgram";
+import { getHeapSpaceStatistics } from "node:v8";
 import { UDPMux } from "../src/index.js";
 import { bindingRequest, LOOPBACK, MEDIA_BYTES, mediaDatagram, rinfo, ufrag } from "./lib/fixtures.js";
 import { connectedPcPair, type PcPair } from "./lib/pc.js";
@@ -113,19 +115,33 @@ async function allocation(): Promise<MemoryResult["allocBytesPerDatagram"]> {
   return result;
 }
 
+/** Heap used without V8's code space: compiled code grows as the JIT warms up, whatever the pcs hold. */
+function dataHeapAfterGc(): number {
+  const used = heapAfterGc();
+  const code = getHeapSpaceStatistics().find((s) => s.space_name === "code_space")?.space_used_size ?? 0;
+  return used - code;
+}
+
 /**
  * Heap once what is still collectable has gone: a closed werift pc stays reachable from its own timers for
  * a moment, so a reading right after closing the previous round would count its leftovers against this one.
  */
 async function settledHeap(): Promise<number> {
-  let last = heapAfterGc();
+  let last = dataHeapAfterGc();
   for (let i = 0; i < 50; i++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const now = heapAfterGc();
+    const now = dataHeapAfterGc();
     if (Math.abs(now - last) < 8 * 1024) return now;
     last = now;
   }
   return last;
+}
+
+/** Rounds of the pc measurement: even (see `pcHeap`). */
+const PC_ROUNDS = 4;
+
+function mean(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
 /** Heap held by `pairs` connected pc pairs, per pair; everything closed again before it returns. */
@@ -151,13 +167,19 @@ async function heapPerPcPair(pairs: number, attached: boolean): Promise<number> 
 async function pcHeap(pairs: number): Promise<MemoryResult["heapBytesPerPcPair"]> {
   await heapPerPcPair(Math.min(pairs, 10), false); // warm-up: compile both paths first
   await heapPerPcPair(Math.min(pairs, 10), true);
+  // Whatever the process accumulates from one measurement to the next would favour the mode measured
+  // first: an even number of rounds, each mode first in half of them, and means.
   const runs = { mux: [] as number[], own: [] as number[] };
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < PC_ROUNDS; round++) {
     for (const attached of round % 2 === 0 ? [false, true] : [true, false]) {
-      runs[attached ? "mux" : "own"].push(await heapPerPcPair(pairs, attached));
+      const bytes = await heapPerPcPair(pairs, attached);
+      runs[attached ? "mux" : "own"].push(bytes);
+      process.stderr.write(
+        `[memory] pc pairs, round ${round}, ${attached ? "mux" : "own"}: ${Math.round(bytes)} B\n`,
+      );
     }
   }
-  return { pairs, mux: median(runs.mux), own: median(runs.own) };
+  return { pairs, mux: mean(runs.mux), own: mean(runs.own) };
 }
 
 async function main(): Promise<void> {

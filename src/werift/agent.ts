@@ -60,11 +60,17 @@ export class AgentBinding implements TransportOwner, WatchedFields {
   readonly #registry: UfragRegistry;
   /** Close whatever the caller attached (this agent, or its RTCPeerConnection). */
   readonly #closeTarget: () => void;
-  /** Registered ufrags, oldest first, each with its conn per family. */
-  readonly #ufrags = new Map<string, Map<Family, MuxedConnection>>();
-  readonly #hosts = new Map<Family, HostSide>();
-  /** Aborts srflx queries in flight when the agent closes. */
-  readonly #abort = new AbortController();
+  /** Registered ufrags, oldest first, each with its conns (one per announced family; arrays, not maps: small). */
+  readonly #ufrags = new Map<string, MuxedConnection[]>();
+  /** The host protocol of each family, once werift made it (replaced, not pushed to: exact-size arrays). */
+  #hosts: readonly HostSide[] = [];
+  /** Aborts srflx queries in flight when the agent closes; made by the first query (most agents make none). */
+  #abort: AbortController | undefined;
+  /** The `'close'` listener of every conn of the agent (EventEmitter calls it with `this` = the conn). */
+  readonly #connClosed = ((binding: AgentBinding) =>
+    function (this: MuxedConnection): void {
+      binding.#onConnClosed(this);
+    })(this);
   #ufrag: string;
   #password: string;
   #detached = false;
@@ -161,14 +167,14 @@ export class AgentBinding implements TransportOwner, WatchedFields {
       if (this.#detached) throw new Error("the agent is closed");
       const plan = this.#options.families.find((p) => p.family === family);
       if (plan === undefined) throw new Error(`udpmux: no announced ${family} address`);
-      if (this.#hosts.has(family)) throw new Error(`udpmux: a second ${family} host protocol`);
+      if (this.#host(family) !== undefined) throw new Error(`udpmux: a second ${family} host protocol`);
       const transport = new MuxTransport(this, family, plan.local, protocol);
       protocol.transport = transport;
       // werift gives the protocol its host candidate in the continuation of this call; a macrotask later
       // that has certainly run (microtasks drain first).
       const ready = new Promise<void>((resolve) => setImmediate(resolve));
-      this.#hosts.set(family, { plan, protocol, transport, ready });
-      for (const conns of this.#ufrags.values()) conns.get(family)?.on("message", transport.receive);
+      this.#hosts = [...this.#hosts, { plan, protocol, transport, ready }];
+      for (const conns of this.#ufrags.values()) connOf(conns, family)?.on("message", transport.receive);
     };
   }
 
@@ -220,28 +226,27 @@ export class AgentBinding implements TransportOwner, WatchedFields {
   #onPasswordAssigned(value: string): void {
     this.#password = value;
     if (this.#detached || typeof value !== "string" || value.length === 0) return;
-    for (const conn of this.#ufrags.get(this.#ufrag)?.values() ?? []) conn.setPassword(value);
+    for (const conn of this.#ufrags.get(this.#ufrag) ?? []) conn.setPassword(value);
     this.#observer?.passwordChanged(this.#ufrag, value);
   }
 
   /** Route checks for `ufrag` (every family the agent announces) to this agent. */
   #register(ufrag: string): void {
-    const conns = new Map<Family, MuxedConnection>();
+    const conns: MuxedConnection[] = new Array(this.#options.families.length); // exact size: kept long
     try {
-      for (const plan of this.#options.families) {
-        const conn = this.#mux.getConn(ufrag, { address: plan.addresses[0]! }, { password: this.#password });
-        conns.set(plan.family, conn);
+      for (const [i, plan] of this.#options.families.entries()) {
+        conns[i] = this.#mux.getConn(ufrag, { address: plan.addresses[0]! }, { password: this.#password });
       }
     } catch (err) {
-      for (const conn of conns.values()) conn.close();
+      for (const conn of conns) conn?.close();
       throw err;
     }
     this.#registry.claim(ufrag, this);
     this.#observer?.registered(ufrag, this.#password);
     this.#ufrags.set(ufrag, conns);
-    for (const [family, conn] of conns) {
-      conn.once("close", () => this.#onConnClosed(ufrag, conn));
-      const host = this.#hosts.get(family);
+    for (const conn of conns) {
+      conn.on("close", this.#connClosed); // a conn emits 'close' once: `on` spares once()'s wrapper
+      const host = this.#host(conn.family);
       if (host !== undefined) conn.on("message", host.transport.receive);
     }
     while (this.#ufrags.size > MAX_UFRAGS_PER_AGENT) {
@@ -261,8 +266,9 @@ export class AgentBinding implements TransportOwner, WatchedFields {
   }
 
   /** A conn of ours closed. If we didn't close it, the mux did (or someone removed our ufrag). */
-  #onConnClosed(ufrag: string, conn: MuxedConnection): void {
-    if (this.#detached || this.#ufrags.get(ufrag)?.get(conn.family) !== conn) return;
+  #onConnClosed(conn: MuxedConnection): void {
+    const ufrag = conn.localUfrag;
+    if (this.#detached || this.#ufrags.get(ufrag)?.includes(conn) !== true) return;
     log("ufrag %s: conn closed under the agent (mux closed: %s); closing the agent", ufrag, this.#mux.closed);
     this.#scheduleClose();
   }
@@ -294,7 +300,7 @@ export class AgentBinding implements TransportOwner, WatchedFields {
     for (const [i, server] of withSrflx ? this.#options.stunServers.entries() : []) {
       const mapped = this.#mux.getXorMappedAddress(
         { address: server.address, port: server.port },
-        { signal: this.#abort.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+        { signal: this.#abortSignal(), ...(timeoutMs === undefined ? {} : { timeoutMs }) },
       );
       out.push(
         mapped.then(
@@ -324,7 +330,7 @@ export class AgentBinding implements TransportOwner, WatchedFields {
       base: { address: string; port: number },
     ) => WeriftCandidate,
   ): Promise<WeriftCandidate | undefined> {
-    const host = this.#hosts.get(family);
+    const host = this.#host(family);
     if (host === undefined) return undefined; // the host protocol failed: nothing to relate to
     await host.ready;
     const base = host.protocol.localCandidate;
@@ -336,10 +342,22 @@ export class AgentBinding implements TransportOwner, WatchedFields {
     return candidate;
   }
 
+  /** The signal that aborts srflx queries when the agent closes. */
+  #abortSignal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+
+  /** The family's host protocol, once werift made it. */
+  #host(family: Family): HostSide | undefined {
+    for (const host of this.#hosts) if (host.plan.family === family) return host;
+    return undefined;
+  }
+
   // ---- TransportOwner ------------------------------------------------------------------------------
 
   sendConn(family: Family): MuxedConnection | undefined {
-    return this.#ufrags.get(this.#ufrag)?.get(family) ?? lastConn(this.#ufrags, family);
+    return connOf(this.#ufrags.get(this.#ufrag), family) ?? lastConn(this.#ufrags, family);
   }
 
   sendFailed(family: Family, err: unknown): void {
@@ -353,14 +371,14 @@ export class AgentBinding implements TransportOwner, WatchedFields {
   detach(): void {
     if (this.#detached) return;
     this.#detached = true;
-    this.#abort.abort(new Error("the werift agent closed"));
-    for (const host of this.#hosts.values()) host.transport.markClosed();
+    this.#abort?.abort(new Error("the werift agent closed"));
+    for (const host of this.#hosts) host.transport.markClosed();
     for (const ufrag of [...this.#ufrags.keys()]) {
       const conns = this.#ufrags.get(ufrag)!;
       this.#ufrags.delete(ufrag);
       this.#registry.release(ufrag, this);
-      for (const conn of conns.values()) {
-        const host = this.#hosts.get(conn.family);
+      for (const conn of conns) {
+        const host = this.#host(conn.family);
         if (host !== undefined) conn.off("message", host.transport.receive);
         conn.close();
       }
@@ -368,12 +386,16 @@ export class AgentBinding implements TransportOwner, WatchedFields {
   }
 }
 
+/** `family`'s conn among one ufrag's conns. */
+function connOf(conns: readonly MuxedConnection[] | undefined, family: Family): MuxedConnection | undefined {
+  if (conns === undefined) return undefined;
+  for (const conn of conns) if (conn.family === family) return conn;
+  return undefined;
+}
+
 /** The newest registered conn of `family` (the current ufrag's, when werift set an unregistrable one). */
-function lastConn(
-  ufrags: Map<string, Map<Family, MuxedConnection>>,
-  family: Family,
-): MuxedConnection | undefined {
+function lastConn(ufrags: Map<string, MuxedConnection[]>, family: Family): MuxedConnection | undefined {
   let found: MuxedConnection | undefined;
-  for (const conns of ufrags.values()) found = conns.get(family) ?? found;
+  for (const conns of ufrags.values()) found = connOf(conns, family) ?? found;
   return found;
 }

@@ -4,12 +4,16 @@
  *
  * Receiving is push mode end to end: each conn's `'message'` goes straight to the protocol's
  * `datagramReceived(data, [host, port])`, synchronously, as werift's own socket handler does. Sending goes
- * through the agent's current-ufrag conn (`writeTo`), from the mux's one socket.
+ * through the agent's current-ufrag conn, from the mux's one socket, by the conn's internal `sendTo`: no
+ * promise per datagram (werift awaits every send, but only to go on: the one settled promise does), the
+ * destination validated once per peer address rather than per datagram, failures counted and logged by
+ * the agent binding as werift's data path would not catch them.
  */
 import type { AddressInfo } from "node:net";
 import type { Family, RemoteInfo } from "../address.js";
-import { ConnClosedError, invalidArgType } from "../errors.js";
-import type { MuxedConnection } from "../muxed-connection.js";
+import { canonicalAddress, familyOf } from "../address.js";
+import { ConnClosedError, invalidArgType, invalidArgValue } from "../errors.js";
+import type { MuxedConnection, SendCallback } from "../muxed-connection.js";
 import type { WeriftAddress, WeriftStunProtocol, WeriftUdpTransport } from "./internals.js";
 
 /** What a transport needs from its agent binding. */
@@ -22,6 +26,9 @@ export interface TransportOwner {
 
 const noop = (): void => {};
 
+/** What every send returns: werift awaits it, and the outcome goes to the agent binding instead. */
+const SENT: Promise<void> = Promise.resolve();
+
 export class MuxTransport implements WeriftUdpTransport {
   readonly type = "udp" as const;
   readonly socketType: "udp4" | "udp6";
@@ -29,7 +36,12 @@ export class MuxTransport implements WeriftUdpTransport {
   #closed = false;
   /** werift sets this on the transports it binds itself; datagrams for the protocol bypass it. */
   onData: (data: Buffer, addr: WeriftAddress) => void = noop;
-  readonly #onSendError: (err: unknown) => void;
+  /** dgram's send callback for every datagram of this transport: one function, no closure per send. */
+  readonly #onSent: SendCallback;
+  /** The last destination checked, as werift gave it, and its canonical address: werift sends to one peer. */
+  #lastHost: unknown;
+  #lastPort: unknown;
+  #lastAddress = "";
 
   constructor(
     private readonly owner: TransportOwner,
@@ -39,7 +51,9 @@ export class MuxTransport implements WeriftUdpTransport {
   ) {
     this.socketType = family === "IPv4" ? "udp4" : "udp6";
     this.addressFamily = family === "IPv4" ? 4 : 6;
-    this.#onSendError = (err) => this.owner.sendFailed(this.family, err);
+    this.#onSent = (err) => {
+      if (err) this.owner.sendFailed(this.family, err);
+    };
   }
 
   /** The mux's socket address in this family; werift takes the host candidate's port from it. */
@@ -57,19 +71,47 @@ export class MuxTransport implements WeriftUdpTransport {
     this.protocol.datagramReceived(msg, [rinfo.address, rinfo.port]);
   };
 
-  send = (data: Buffer, addr?: WeriftAddress): Promise<void> => {
+  /**
+   * One datagram to `addr`. Settles at once: a failed send is counted and logged by the agent binding
+   * (`sendFailed`), as it was when this awaited the socket. Rejects only for what werift must not do:
+   * send after close, or to anything but an IP literal and port (nothing is ever resolved).
+   */
+  send(data: Buffer, addr?: WeriftAddress): Promise<void> {
     if (this.#closed) return Promise.reject(new ConnClosedError());
     if (!Array.isArray(addr)) return Promise.reject(invalidArgType("addr", "a [host, port] pair", addr));
+    if (!(data instanceof Uint8Array)) {
+      return Promise.reject(invalidArgType("data", "a Buffer or Uint8Array", data));
+    }
+    const host: unknown = addr[0];
+    const port: unknown = addr[1];
+    if (host !== this.#lastHost || port !== this.#lastPort) {
+      const err = this.#checkDestination(host, port);
+      if (err !== undefined) return Promise.reject(err);
+    }
     const conn = this.owner.sendConn(this.family);
     if (conn === undefined) return Promise.reject(new ConnClosedError());
-    // writeTo validates the address (IP literals only: nothing is ever resolved).
-    return conn.writeTo(data, { address: addr[0], port: addr[1] }).then(noop, this.#onSendError);
-  };
+    conn.sendTo(data, this.#lastAddress, port as number, this.#onSent);
+    return SENT;
+  }
+
+  /** Check a new destination as `writeTo` would, and remember it; the error if it is no IP and port. */
+  #checkDestination(host: unknown, port: unknown): TypeError | undefined {
+    if (typeof host !== "string") return invalidArgType("addr[0]", "a string", host);
+    const address = canonicalAddress(host);
+    if (familyOf(address) === undefined) return invalidArgValue("addr[0]", "an IP address", host);
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+      return invalidArgValue("addr[1]", "an integer from 1 to 65535", port);
+    }
+    this.#lastHost = host;
+    this.#lastPort = port;
+    this.#lastAddress = address;
+    return undefined;
+  }
 
   /** Called by werift's `protocol.close()`; the agent binding removes the conns. */
-  close = async (): Promise<void> => {
+  async close(): Promise<void> {
     this.#closed = true;
-  };
+  }
 
   /** Stop delivering and sending (the agent is closing). */
   markClosed(): void {
