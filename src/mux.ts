@@ -54,6 +54,7 @@ import {
   parseBindingRequest,
   transactionKey,
 } from "./stun.js";
+import { encodeBindingSuccess, isServerBindingRequest, StunResponder } from "./stun-server.js";
 import {
   validateIpAddress,
   validateObject,
@@ -87,6 +88,10 @@ export interface UDPMuxStats extends CounterStats {
    * (Linux counts them per socket in `/proc/net/udp{,6}`).
    */
   kernelDrops: number | undefined;
+  /** Datagrams the `onUnrouted` handler took (returned `true` for): not in `dropped`. */
+  unrouted: number;
+  /** STUN server queries answered (`serveStun`); over the rate limit they are dropped (`stun-rate-limited`). */
+  stunServed: number;
   /**
    * The socket's receive buffer now, as the kernel reports it (`socket.getRecvBufferSize()`; Linux reports
    * twice the size that was set).
@@ -194,6 +199,10 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
 
   readonly #counters = new Counters();
   #lastRecvBufferSize = 0;
+  /** Datagrams `onUnrouted` took. */
+  #unroutedTaken = 0;
+  /** Answers STUN server queries when `serveStun` is on. */
+  readonly #stunResponder: StunResponder | undefined;
   readonly #dropLog = new RateLimitedLog(log);
   readonly #listenerLog = new RateLimitedLog(connLog);
   readonly #kernelDrops: KernelDropCounter;
@@ -260,6 +269,9 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       { sendRaw: (data, address, port) => this.#rawSend(data, address, port) },
       this.#options.xorMappedAddressTtlMs,
     );
+    this.#stunResponder = this.#options.serveStun
+      ? new StunResponder(this.#options.maxStunResponsesPerSecond)
+      : undefined;
     this.#kernelDrops = new KernelDropCounter(this.#socketFamily, bound.port);
     this.#recvBufferSize();
     if (!UDPMux.#sized.has(socket)) checkCallerRecvBuffer(socket);
@@ -366,6 +378,8 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       addresses: this.#addresses.size,
       acceptQueue: this.#conns.acceptQueueLength,
       transactions: this.#transactions.size + this.#stun.pending,
+      unrouted: this.#unroutedTaken,
+      stunServed: this.#stunResponder?.served ?? 0,
       kernelDrops: this.#kernelDrops.read(),
       recvBufferSize: this.#recvBufferSize(),
     };
@@ -398,6 +412,10 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       if (type === BINDING_REQUEST) {
         const req = parseBindingRequest(msg); // undefined on anything malformed; never throws
         if (req !== undefined) return this.#routeCheck(msg, src, req, hairpin);
+        // 1b. No USERNAME at all: a query for a STUN server (RFC 8489 §6.3), if the mux serves STUN.
+        if (this.#stunResponder !== undefined && hairpin === undefined && isServerBindingRequest(msg)) {
+          return this.#serveStun(msg, src);
+        }
         // No valid `L:R` USERNAME: nothing to route by, so only an established path may take it (step 3).
       }
       // 2. A response to a request we sent: same transaction ID, from where we sent it (RFC 5389 §7.3.3).
@@ -413,17 +431,17 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     if (association !== undefined) return association.conn.deliver(msg, src);
     if (hairpin?.hairpinPeer !== undefined) return this.#deliver(hairpin.hairpinPeer, msg, src);
     // 4. Nobody's.
-    this.#drop(dropReason(msg), src);
+    this.#unrouted(dropReason(msg), msg, src);
   }
 
   /** Step 1: a parsed Binding Request. Validated before anything is looked up or allocated. */
   #routeCheck(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: UdpConnRecord | undefined): void {
-    if (!verifyFingerprint(msg, req)) return this.#drop("integrity-failed", src); // RFC 5389 §15.5
+    if (!verifyFingerprint(msg, req)) return this.#unrouted("integrity-failed", msg, src); // RFC 5389 §15.5
     const record = this.#conns.byUfrag(req.localUfrag, src.family);
     if (record === undefined) return this.#firstContact(msg, src, req, hairpin);
     const password = record.conn.password;
     if (password !== undefined && !verifyMessageIntegrity(msg, req, password)) {
-      return this.#drop("integrity-failed", src);
+      return this.#unrouted("integrity-failed", msg, src);
     }
     if (hairpin !== undefined) this.#link(hairpin, record);
     else this.#associateByCheck(record, src, password !== undefined);
@@ -433,7 +451,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
   /** A check for a ufrag nobody has: a new peer. Create its conn and queue it for `accept()`. */
   #firstContact(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: UdpConnRecord | undefined): void {
     const refused = this.#conns.refuseFirstContact();
-    if (refused !== undefined) return this.#drop(refused, src);
+    if (refused !== undefined) return this.#unrouted(refused, msg, src);
     const record = this.#conns.createUnclaimed(req.localUfrag, src.family);
     if (hairpin !== undefined) this.#link(hairpin, record);
     else this.#associateByCheck(record, src, false);
@@ -517,9 +535,34 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     record.conn.deliver(msg, src);
   }
 
+  /** Nobody's: the `onUnrouted` handler's if it takes it, else dropped for `reason`. */
+  #unrouted(reason: DropReason, msg: Buffer, src: RemoteInfo): void {
+    const handler = this.#options.onUnrouted;
+    if (handler !== undefined) {
+      try {
+        if (handler(msg, src) === true) {
+          this.#unroutedTaken++;
+          return;
+        }
+      } catch (err) {
+        this.#listenerLog.log("onUnrouted threw: %O", err);
+      }
+    }
+    this.#drop(reason, src);
+  }
+
   #drop(reason: DropReason, src: RemoteInfo): void {
     this.#countDropped(reason);
     this.#dropLog.log("drop (%s) from %s:%d", reason, src.address, src.port);
+  }
+
+  /** Step 1b: a STUN server query; answered within the rate limit (see `stun-server.ts`). */
+  #serveStun(msg: Buffer, src: RemoteInfo): void {
+    if (!this.#stunResponder!.take(this.#now)) return this.#drop("stun-rate-limited", src);
+    const answer = encodeBindingSuccess(msg, src.address, src.port, src.family);
+    this.#rawSend(answer, src.address, src.port).catch((err: unknown) => {
+      this.#dropLog.log("STUN answer to %s:%d failed: %O", src.address, src.port, err);
+    });
   }
 
   // ---- sending -------------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ export type DropReason =
   | "cap-reached"
   | "expired"
   | "conn-closed"
+  /** UDP, `serveStun`: a STUN server query beyond `maxStunResponsesPerSecond`. */
+  | "stun-rate-limited"
   /** TCP: a connection's first frame was STUN but not a Binding Request. */
   | "not-a-check"
   /** TCP: the conn already holds `maxAddressesPerUfrag` TCP connections. */

@@ -2,6 +2,7 @@
  * The mux's options, their defaults and their validation. The README's table of bounds is checked
  * against {@link DEFAULTS} by a test, so the two can't drift apart.
  */
+import type { RemoteInfo } from "./address.js";
 import { invalidArgType } from "./errors.js";
 import { validateObject, validatePositiveInteger } from "./validate.js";
 
@@ -66,10 +67,33 @@ export interface UDPMuxOptions {
    * @default 25000
    */
   xorMappedAddressTtlMs?: number;
+  /**
+   * Answer Binding Requests that carry no USERNAME as a STUN server would (RFC 8489 §6.3): a success
+   * response with the source's XOR-MAPPED-ADDRESS, so clients can use `stun:<this host>:<this port>`. The
+   * answer is at most 32 bytes larger than the request (2.6× at worst), and answers are rate-limited by
+   * `maxStunResponsesPerSecond`.
+   * @default false
+   */
+  serveStun?: boolean;
+  /**
+   * With `serveStun`: answers a second, in total, whatever the sources; beyond, requests are dropped
+   * (`stun-rate-limited`). A spoofed flood can make the port answer at most this many 40–52-byte messages
+   * a second (≤ 26 KB/s at the default), so it can't be used to amplify.
+   * @default 500
+   */
+  maxStunResponsesPerSecond?: number;
+  /**
+   * Called with every datagram the routing would drop — not for one a conn takes — so the port can be
+   * shared with another protocol (a TURN or QUIC server, an application's own UDP): return `true` if you
+   * took it (counted in `stats().unrouted`, not as a drop). To answer, send from the same socket: create it
+   * yourself and pass it to `new UDPMux(socket)`. A throwing handler counts as a drop.
+   * @default undefined (unrouted datagrams are dropped)
+   */
+  onUnrouted?: (msg: Buffer, rinfo: RemoteInfo) => boolean;
 }
 
 /** The defaults of every {@link UDPMuxOptions} bound, as documented in the README. */
-export const DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
+export const DEFAULTS: Readonly<Required<Omit<UDPMuxOptions, "onUnrouted">>> = Object.freeze({
   closeSocket: true,
   maxQueuedPackets: 128,
   acceptQueueSize: 32,
@@ -80,10 +104,12 @@ export const DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
   transactionTimeoutMs: 30_000,
   maxTransactionsPerConn: 256,
   xorMappedAddressTtlMs: 25_000,
+  serveStun: false,
+  maxStunResponsesPerSecond: 500,
 });
 
-/** Every option, filled in. */
-export type ResolvedOptions = Required<UDPMuxOptions>;
+/** Every option, filled in (`onUnrouted` has no default: absent means "drop"). */
+export type ResolvedOptions = Required<Omit<UDPMuxOptions, "onUnrouted">> & Pick<UDPMuxOptions, "onUnrouted">;
 
 const INTEGER_OPTIONS = [
   "maxQueuedPackets",
@@ -95,6 +121,7 @@ const INTEGER_OPTIONS = [
   "transactionTimeoutMs",
   "maxTransactionsPerConn",
   "xorMappedAddressTtlMs",
+  "maxStunResponsesPerSecond",
 ] as const;
 
 /** Fill in defaults; throw a `TypeError` naming the first bad option. */
@@ -102,11 +129,17 @@ export function resolveOptions(options: UDPMuxOptions | undefined): ResolvedOpti
   if (options === undefined) return { ...DEFAULTS };
   validateObject(options, "options");
   const out: ResolvedOptions = { ...DEFAULTS };
-  if (options.closeSocket !== undefined) {
-    if (typeof options.closeSocket !== "boolean") {
-      throw invalidArgType("closeSocket", "a boolean", options.closeSocket);
+  for (const name of ["closeSocket", "serveStun"] as const) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== "boolean") throw invalidArgType(name, "a boolean", value);
+    out[name] = value;
+  }
+  if (options.onUnrouted !== undefined) {
+    if (typeof options.onUnrouted !== "function") {
+      throw invalidArgType("onUnrouted", "a function", options.onUnrouted);
     }
-    out.closeSocket = options.closeSocket;
+    out.onUnrouted = options.onUnrouted;
   }
   for (const name of INTEGER_OPTIONS) {
     const value = options[name];

@@ -33,6 +33,7 @@ declare module "stun" {
     };
     createMessage(type: number, transactionId?: Buffer): StunMessage;
     decode(buf: Buffer): StunMessage;
+    validateFingerprint(message: StunMessage): boolean;
   }
   const stun: Stun;
   export default stun;
