@@ -66,7 +66,10 @@
  *   second reply flight with fresh keys and can no longer decrypt Chromium's records (the data channel never
  *   opens). The adapter hands werift one frame per macrotask, in order (`tcp.ts`).
  * - Each agent listens on a new TCP port per host address (the adapter: none, the TCP mux's port).
- * - A passive agent never prunes or closes TCP connections of non-selected pairs before `close()`.
+ * Left alone: on nomination werift closes the TCP connections of other pairs (`pruneTcpConnections` →
+ * `pruneForSelection`, which walks `sockets`); mux-routed connections are not in `sockets`, so they stay
+ * open until the agent closes (the TCP mux bounds them per ufrag). And werift 0.25.2's `onConnectionClosed`
+ * never fires for them: the selected connection closing is noticed by consent freshness (~30 s) instead.
  *
  * Checked against werift-ice 0.2.3, werift 0.24.4 and werift 0.25.2 ({@link SUPPORTED_WERIFT_VERSIONS}).
  */

@@ -201,6 +201,19 @@ describe("attachUDPMux with a tcpMux", () => {
     );
   });
 
+  it("refuses an agent without werift's options (where useTcp lives) with ERR_UNSUPPORTED_WERIFT, untouched", async () => {
+    const mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const tcp = closer.add(await TCPMux.listen({ address: "127.0.0.1" }));
+    const agent = closer.add(ICE_FLAVORS[1]!.create(false, { ...LOOPBACK_ICE_OPTIONS }));
+    const options = (agent as unknown as { options: unknown }).options;
+    (agent as unknown as { options: unknown }).options = undefined;
+    expect(() => attachUDPMux(agent, mux, { tcpMux: tcp })).toThrow(
+      expect.objectContaining({ code: "ERR_UNSUPPORTED_WERIFT" }),
+    );
+    (agent as unknown as { options: unknown }).options = options;
+    expect(attachUDPMux(agent, mux, { tcpMux: tcp })).toBe(agent); // nothing was hooked the first time
+  });
+
   it("refuses a TCP mux that serves no announced family", async () => {
     const mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
     const tcp = closer.add(await TCPMux.listen({ address: "::1" }));
