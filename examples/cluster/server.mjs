@@ -1,0 +1,472 @@
+// A werift echo server on every core: node:cluster with N workers, each owning one UDPMux on its own port
+// (basePort + i), and a primary that does the HTTP signaling and places each new session on the least-loaded
+// worker. One port per worker, not SO_REUSEPORT on one port: the kernel would hash each remote address to
+// some worker, which need not own the session's ufrag (see README.md).
+//
+//   node examples/cluster/server.mjs [--workers N] [--port BASE] [--http-port P] [--host ADDR] [--print-pids]
+//
+// Signaling (as examples/echo, plus a session id): POST /offer with JSON `{ sdp }` answers
+// `{ id, sdp, worker }`; POST /offer with `{ id, sdp }` renegotiates that session (an ICE restart) on the
+// worker that owns it. GET /stats: the primary's view of its workers. Once every worker listens, stdout
+// gets exactly one line, `signaling on http://127.0.0.1:<port>` (after a `pids …` line with --print-pids);
+// everything else goes to stderr. SIGTERM or SIGINT: every worker closes its peer connections and its mux
+// and exits, then the primary exits.
+import cluster from "node:cluster";
+import { once } from "node:events";
+import http from "node:http";
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { UDPMux } from "udpmux";
+import { attachUDPMux } from "udpmux/werift";
+import { RTCPeerConnection } from "werift";
+
+/** Largest offer body accepted; an offer with a few candidates is about 1 KiB. */
+const MAX_OFFER_BYTES = 64 * 1024;
+/** How long the primary waits for a worker's answer (a werift answer takes ~10 ms of CPU, plus a queue). */
+const ANSWER_TIMEOUT_MS = 10_000;
+/** Offers the primary has handed to workers and not had answered yet, over all workers. */
+const MAX_PENDING_OFFERS = 256;
+/** How often a worker reports its mux's stats to the primary (it also reports with each answer). */
+const STATS_INTERVAL_MS = 1000;
+/** How long the workers have to start (bind their mux), and to close on shutdown, before they are killed. */
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+const USAGE = `usage: node examples/cluster/server.mjs [options]
+  --workers N     worker processes, each with its own UDPMux      (default: os.availableParallelism())
+  --port BASE     worker i binds UDP port BASE + i; 0: each worker picks a free port   (default: 0)
+  --http-port P   signaling port on 127.0.0.1; 0: any free port                        (default: 8080)
+  --host ADDR     the address every worker's mux binds and announces                   (default: 127.0.0.1)
+  --print-pids    print "pids primary=<pid> workers=<pid>,…" before the signaling line (for tests)`;
+
+function parseOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      workers: { type: "string", default: String(os.availableParallelism()) },
+      port: { type: "string", default: "0" },
+      "http-port": { type: "string", default: "8080" },
+      host: { type: "string", default: "127.0.0.1" },
+      "print-pids": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  const integer = (name, min, max) => {
+    const value = Number(values[name]);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new TypeError(
+        `Expected \`--${name}\` to be an integer in [${min}, ${max}], got \`${values[name]}\``,
+      );
+    }
+    return value;
+  };
+  const workers = integer("workers", 1, 1024);
+  const port = integer("port", 0, 65535);
+  if (port !== 0 && port + workers - 1 > 65535) {
+    throw new TypeError(`\`--port ${port}\` leaves no room for ${workers} workers (BASE + N - 1 > 65535)`);
+  }
+  return {
+    help: values.help,
+    workers,
+    port,
+    httpPort: integer("http-port", 0, 65535),
+    host: values.host,
+    printPids: values["print-pids"],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Worker: one UDPMux, the werift peer connections on it, and the IPC protocol with the primary.
+// ---------------------------------------------------------------------------------------------------------
+
+/** Resolves once `pc` has gathered (its local description then carries every candidate). */
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
+      if (state !== "complete") return;
+      unSubscribe();
+      resolve();
+    });
+  });
+}
+
+async function runWorker(options) {
+  const index = Number(process.env.UDPMUX_CLUSTER_WORKER);
+  const port = options.port === 0 ? 0 : options.port + index;
+  const mux = await UDPMux.bind({ address: options.host, port });
+  // A TCP mux goes here when ICE-TCP is wanted: `TCPMux.listen({ address: options.host, port: tcpBase + index })`
+  // (it listens with `exclusive: true`, so a worker's port is its own and not shared by node:cluster), passed
+  // to every peer connection as `attachUDPMux(pc, mux, { tcpMux })`, reported to the primary with the UDP port
+  // and closed after the peer connections, beside `mux.close()` in `shutdown`.
+  /** Session id (given by the primary) → its peer connection. */
+  const sessions = new Map();
+  /** Sessions being answered now; the primary's cancel (its answer timeout) takes a session out. */
+  const answering = new Set();
+  const closeSession = (id) => {
+    const pc = sessions.get(id);
+    if (pc === undefined) return;
+    sessions.delete(id);
+    pc.close().catch((error) => console.error(`worker ${index}: closing ${id} failed:`, error));
+  };
+
+  const report = () => {
+    const { connections } = mux.stats();
+    return { connections, sessions: sessions.size };
+  };
+  const send = (message) => {
+    if (process.connected) process.send(message);
+  };
+
+  async function answer(id, sdp) {
+    let pc = sessions.get(id);
+    if (pc === undefined) {
+      // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection. attachUDPMux pins
+      // werift's STUN server to none (plain werift would ask stun.l.google.com).
+      pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+      const created = pc;
+      sessions.set(id, created);
+      created.connectionStateChange.subscribe((state) => {
+        if ((state === "failed" || state === "closed") && sessions.get(id) === created) closeSession(id);
+      });
+      created.onDataChannel.subscribe((channel) => channel.onMessage.subscribe((data) => channel.send(data)));
+    }
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    return pc.localDescription.sdp;
+  }
+
+  let closing;
+  const shutdown = (why) => {
+    closing ??= (async () => {
+      clearInterval(timer);
+      // Bounded: a close that hangs must not keep the process (the primary would kill it later anyway).
+      setTimeout(() => {
+        console.error(`worker ${index}: closing took longer than ${STOP_TIMEOUT_MS} ms, exiting`);
+        process.exit(1);
+      }, STOP_TIMEOUT_MS).unref();
+      let code = 0;
+      const results = await Promise.allSettled([...sessions.values()].map((pc) => pc.close()));
+      for (const r of results) {
+        if (r.status === "rejected") {
+          console.error(`worker ${index}: closing a peer connection failed:`, r.reason);
+          code = 1;
+        }
+      }
+      sessions.clear();
+      await mux.close(); // closes anything still attached as well
+      if (why !== "shutdown") console.error(`worker ${index}: stopped (${why})`);
+      process.exit(code);
+    })();
+  };
+
+  process.on("message", (message) => {
+    if (message?.type === "offer") {
+      const { request, id, sdp } = message;
+      if (closing !== undefined)
+        return send({ type: "failed", request, status: 503, error: "shutting down" });
+      if (message.renegotiate && !sessions.has(id)) {
+        return send({ type: "failed", request, status: 404, error: `no session ${id} on this worker` });
+      }
+      answering.add(id);
+      answer(id, sdp).then(
+        (answerSdp) => {
+          if (!answering.delete(id)) return; // cancelled: nobody waits for this answer any more
+          send({ type: "answer", request, sdp: answerSdp, stats: report() });
+        },
+        (error) => {
+          if (!answering.delete(id)) return;
+          console.error(`worker ${index}: answering ${id} failed:`, error);
+          if (!message.renegotiate) closeSession(id);
+          send({ type: "failed", request, status: 500, error: String(error?.message ?? error) });
+        },
+      );
+    } else if (message?.type === "cancel") {
+      // The primary answered the client with a timeout: this session will never be used.
+      answering.delete(message.id);
+      closeSession(message.id);
+    } else if (message?.type === "shutdown") {
+      shutdown("shutdown");
+    }
+  });
+  // Ctrl-C reaches every process of the group. (A worker whose primary died exits at once: node:cluster
+  // exits a worker when its IPC channel closes, and the kernel closes its socket.)
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+
+  const timer = setInterval(() => send({ type: "stats", stats: report() }), STATS_INTERVAL_MS);
+  send({ type: "listening", port: mux.getListenAddresses()[0].port, pid: process.pid });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Primary: the workers, least-loaded placement, HTTP signaling on 127.0.0.1.
+// ---------------------------------------------------------------------------------------------------------
+
+class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function readBody(req) {
+  let body = "";
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > MAX_OFFER_BYTES) throw new HttpError(413, `offer larger than ${MAX_OFFER_BYTES} bytes`);
+  }
+  return body;
+}
+
+async function runPrimary(options) {
+  /** Per worker index: its process, UDP port, last reported stats and the offers it has not answered. */
+  const workers = [];
+  /** request number → { worker, resolve, reject, timer } */
+  const pending = new Map();
+  let nextRequest = 0;
+  let nextSession = 0;
+  let stopping = false;
+
+  for (let index = 0; index < options.workers; index++) {
+    const worker = cluster.fork({ UDPMUX_CLUSTER_WORKER: String(index) });
+    const state = {
+      index,
+      worker,
+      pid: worker.process.pid,
+      port: undefined,
+      alive: true,
+      connections: 0,
+      sessions: 0,
+      inFlight: 0,
+      placed: 0,
+    };
+    workers.push(state);
+    worker.on("message", (message) => onWorkerMessage(state, message));
+    // A send to a worker that just died fails here (the offer's own callback answers its request).
+    worker.on("error", (error) => console.error(`worker ${index}: ${error.message}`));
+    worker.on("exit", (code, signal) => {
+      state.alive = false;
+      for (const [request, p] of pending) {
+        if (p.worker === state) settle(request, new HttpError(502, `worker ${index} exited`));
+      }
+      if (!stopping) {
+        // Its sessions are gone with it; a production server would fork a replacement on the same port.
+        console.error(`worker ${index} (pid ${state.pid}) exited unexpectedly (${signal ?? code})`);
+        if (workers.every((w) => !w.alive)) void stop(1);
+      }
+    });
+  }
+
+  function settle(request, error, value) {
+    const p = pending.get(request);
+    if (p === undefined) return;
+    pending.delete(request);
+    clearTimeout(p.timer);
+    p.worker.inFlight--;
+    if (error === undefined) p.resolve(value);
+    else p.reject(error);
+  }
+
+  function onWorkerMessage(state, message) {
+    switch (message?.type) {
+      case "listening":
+        state.port = message.port;
+        state.onListening?.();
+        break;
+      case "stats":
+        state.connections = message.stats.connections;
+        state.sessions = message.stats.sessions;
+        break;
+      case "answer":
+        state.connections = message.stats.connections;
+        state.sessions = message.stats.sessions;
+        settle(message.request, undefined, message.sdp);
+        break;
+      case "failed":
+        settle(message.request, new HttpError(message.status, message.error));
+        break;
+      default:
+        console.error(`worker ${state.index}: unexpected message`, message);
+    }
+  }
+
+  /**
+   * The least-loaded live worker: its mux's connections as last reported, plus the offers it was given and
+   * has not answered yet (a report can't count those). Ties go to the lower index.
+   */
+  function leastLoaded() {
+    let best;
+    for (const w of workers) {
+      if (!w.alive || w.port === undefined) continue;
+      if (best === undefined || w.connections + w.inFlight < best.connections + best.inFlight) best = w;
+    }
+    return best;
+  }
+
+  function offer(worker, id, sdp, renegotiate) {
+    if (pending.size >= MAX_PENDING_OFFERS) {
+      return Promise.reject(new HttpError(503, `${MAX_PENDING_OFFERS} offers are being answered already`));
+    }
+    const request = nextRequest++;
+    worker.inFlight++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        settle(
+          request,
+          new HttpError(504, `worker ${worker.index} did not answer in ${ANSWER_TIMEOUT_MS} ms`),
+        );
+        if (!renegotiate && worker.alive) worker.worker.send({ type: "cancel", id });
+      }, ANSWER_TIMEOUT_MS);
+      pending.set(request, { worker, resolve, reject, timer });
+      worker.worker.send({ type: "offer", request, id, sdp, renegotiate }, (error) => {
+        if (error) settle(request, new HttpError(502, `worker ${worker.index}: ${error.message}`));
+      });
+    });
+  }
+
+  async function handleOffer(req) {
+    let body;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      throw new HttpError(400, "the body must be JSON: { sdp } or { id, sdp }");
+    }
+    if (typeof body?.sdp !== "string" || !body.sdp.startsWith("v=0")) {
+      throw new HttpError(400, "the body must be JSON: { sdp } or { id, sdp }, an SDP offer (v=0 …)");
+    }
+    if (body.id !== undefined) {
+      // A renegotiation (ICE restart) goes to the worker that owns the session: only its mux knows the ufrag.
+      const match = /^(\d+)\.\d+$/.exec(String(body.id));
+      const worker = match && workers[Number(match[1])];
+      if (!worker?.alive) throw new HttpError(404, `no session ${body.id}`);
+      return { id: body.id, sdp: await offer(worker, body.id, body.sdp, true), worker: worker.index };
+    }
+    const worker = leastLoaded();
+    if (worker === undefined) throw new HttpError(503, "no worker is running");
+    const id = `${worker.index}.${nextSession++}`;
+    const sdp = await offer(worker, id, body.sdp, false);
+    worker.placed++;
+    return { id, sdp, worker: worker.index };
+  }
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      if (stopping) throw new HttpError(503, "shutting down");
+      if (req.method === "POST" && req.url === "/offer") {
+        const answer = await handleOffer(req);
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+      } else if (req.method === "GET" && req.url === "/stats") {
+        const view = workers.map(({ index, pid, port, alive, connections, sessions, inFlight, placed }) => ({
+          index,
+          pid,
+          port,
+          alive,
+          connections,
+          sessions,
+          inFlight,
+          placed,
+        }));
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ workers: view }));
+      } else {
+        throw new HttpError(404, "not found");
+      }
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 500;
+      if (status >= 500) console.error("signaling failed:", error.message);
+      if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain" });
+      res.end(String(error.message ?? error));
+    }
+  });
+  server.requestTimeout = ANSWER_TIMEOUT_MS + 5_000;
+
+  let stopped;
+  function stop(code) {
+    stopped ??= (async () => {
+      stopping = true;
+      server.close();
+      server.closeAllConnections();
+      for (const request of [...pending.keys()]) settle(request, new HttpError(503, "shutting down"));
+      const exits = workers
+        .filter((w) => w.alive)
+        .map((w) => {
+          const exited = once(w.worker, "exit");
+          w.worker.send({ type: "shutdown" }, (error) => {
+            if (error) console.error(`worker ${w.index}: shutdown not delivered:`, error.message);
+          });
+          return exited;
+        });
+      const timer = setTimeout(() => {
+        for (const w of workers) {
+          if (!w.alive) continue;
+          console.error(`worker ${w.index} (pid ${w.pid}) did not exit in ${STOP_TIMEOUT_MS} ms: killing it`);
+          code = 1;
+          w.worker.process.kill("SIGKILL");
+        }
+      }, STOP_TIMEOUT_MS);
+      await Promise.all(exits);
+      clearTimeout(timer);
+      process.exit(code);
+    })();
+    return stopped;
+  }
+  process.on("SIGTERM", () => void stop(0));
+  process.on("SIGINT", () => void stop(0));
+
+  // Every worker listening (or the start fails as a whole: a port in use, a bad --host).
+  const listening = Promise.all(
+    workers.map(
+      (w) =>
+        new Promise((resolve, reject) => {
+          w.onListening = resolve;
+          w.worker.once("exit", () => {
+            // once stopping (the start timed out), the race below has reported already
+            if (!stopping) reject(new Error(`worker ${w.index} exited before it listened`));
+          });
+        }),
+    ),
+  );
+  let startTimer;
+  const startTimeout = new Promise((_, reject) => {
+    startTimer = setTimeout(
+      () => reject(new Error(`the workers did not all listen within ${START_TIMEOUT_MS} ms`)),
+      START_TIMEOUT_MS,
+    );
+  });
+  try {
+    await Promise.race([listening, startTimeout]);
+    server.listen(options.httpPort, "127.0.0.1");
+    await once(server, "listening");
+  } catch (error) {
+    console.error(`cluster failed to start: ${error.message}`);
+    return stop(1);
+  } finally {
+    clearTimeout(startTimer);
+  }
+  if (options.printPids) {
+    console.log(`pids primary=${process.pid} workers=${workers.map((w) => w.pid).join(",")}`);
+  }
+  console.log(`signaling on http://127.0.0.1:${server.address().port}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+let options;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (error) {
+  console.error(`${error.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (options.help) {
+  console.log(USAGE);
+} else if (cluster.isPrimary) {
+  await runPrimary(options);
+} else {
+  await runWorker(options).catch((error) => {
+    console.error(`worker ${process.env.UDPMUX_CLUSTER_WORKER}: failed to start:`, error);
+    process.exit(1);
+  });
+}
