@@ -2,8 +2,9 @@
  * examples/cluster as a user runs it: `node examples/cluster/server.mjs --workers 2 --port 0` in a process of
  * its own (the package resolved from `dist`, as a user's would be), 20 libwebrtc clients connecting through
  * its HTTP signaling. The answers must spread over the workers' ports (one UDPMux port per worker, placed by
- * load), every data channel echoes byte for byte, and SIGTERM must leave no process behind: the primary
- * exits 0 and every worker pid it forked is gone.
+ * load), every data channel echoes byte for byte (4 clients restart ICE in between, which the primary must
+ * route to the worker that owns the session), and SIGTERM must leave no process behind: the primary exits 0
+ * and every worker pid it forked is gone.
  *
  * `--port 0` makes each worker bind a free port of its own (a fixed BASE gives worker i BASE + i, which a
  * test can't be sure is free). The spawned server imports `udpmux` from `dist`, not from the source this
@@ -15,7 +16,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { udpCandidatePorts } from "./harness/echo-server.js";
+import { iceUfrag, udpCandidatePorts } from "./harness/echo-server.js";
 import { explainFailure, within } from "./harness/failure.js";
 import {
   assertLoopbackOnlyNamespace,
@@ -28,6 +29,8 @@ const WORKERS = 2;
 const CLIENTS = 20;
 /** Echoes per channel (ordered, then unordered: one busy channel at a time, see wrtc.interop.ts). */
 const MESSAGES = 20;
+/** Clients that restart ICE between their two echoes: the restart must reach the session's own worker. */
+const RESTARTING = 4;
 
 const ROOT = new URL("../../", import.meta.url);
 const SERVER = fileURLToPath(new URL("examples/cluster/server.mjs", ROOT));
@@ -187,14 +190,22 @@ describe("examples/cluster: 2 workers, one UDPMux port each, libwebrtc clients",
         60_000,
         "echoing",
         Promise.all(
-          clients.map(
-            async (client, i) =>
-              (await client.echo(client.ordered, 2 * i, MESSAGES)) +
-              (await client.echo(client.unordered, 2 * i + 1, MESSAGES)),
-          ),
+          clients.map(async (client, i) => {
+            const ordered = await client.echo(client.ordered, 2 * i, MESSAGES);
+            // The restarting clients restart between their two echoes (with no data in flight, see
+            // wrtc.interop.ts): the unordered echo then runs on the new ICE generation.
+            if (i < RESTARTING) await client.restartIce(c.url);
+            return ordered + (await client.echo(client.unordered, 2 * i + 1, MESSAGES));
+          }),
         ),
       );
       expect(echoed).toEqual(Array(CLIENTS).fill(2 * MESSAGES));
+      // A restart is answered by the worker that owns the session: same id, same port, a new ufrag.
+      for (const client of clients.slice(0, RESTARTING)) {
+        expect(client.answers).toHaveLength(2);
+        expect(udpCandidatePorts(client.answers[1]!)).toEqual(udpCandidatePorts(client.answers[0]!));
+        expect(iceUfrag(client.answers[1]!)).not.toBe(iceUfrag(client.answers[0]!));
+      }
 
       const { workers } = (await (await fetch(`${c.url}/stats`)).json()) as { workers: WorkerView[] };
       expect(workers.map((w) => w.pid)).toEqual(c.workers);
