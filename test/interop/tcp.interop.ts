@@ -19,7 +19,8 @@ import { explainFailure, within } from "./harness/failure.js";
 import { assertLoopbackOnlyNamespace } from "./harness/network-guard.js";
 import { startPlainServer } from "./harness/servers.js";
 
-const PEERS = 6;
+/** Peer connections per run (at least 5); `UDPMUX_TCP_INTEROP_PEERS` raises it to measure under more load. */
+const PEERS = Math.max(5, Number(process.env.UDPMUX_TCP_INTEROP_PEERS ?? 6) || 6);
 const MESSAGES = 20;
 /** How long one peer connection may take to open its channel, then to echo (the control's failures wait it out). */
 const PEER_TIMEOUT_MS = 20_000;
