@@ -6,7 +6,11 @@
 // sessions apart. A mux serves many remote peers, each from its own address. (Attached agents also never
 // query a STUN server nobody configured — plain werift would ask stun.l.google.com.)
 //
-//   node examples/echo/client.mjs http://127.0.0.1:8080 [peers] [seconds]
+//   node examples/echo/client.mjs http://127.0.0.1:8080 [peers] [seconds] [--tcp]
+//
+// With --tcp the client connects over ICE-TCP only, as a client behind a UDP-blocking firewall would: it
+// dials werift's active TCP candidates (`iceUseTcp`), and neither side learns the other's UDP candidates
+// (they are taken out of the offer and the answer).
 import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
@@ -15,31 +19,41 @@ import { gathered } from "./server.mjs";
 
 const PING_INTERVAL_MS = 100;
 
-async function connect(url, host) {
+/** The SDP without UDP candidates: only TCP can connect. */
+const withoutUdpCandidates = (sdp) =>
+  sdp
+    .split("\r\n")
+    .filter((line) => !/^a=candidate:\S+ \d+ udp /i.test(line))
+    .join("\r\n");
+
+async function connect(url, host, tcp) {
   const mux = await UDPMux.bind({ address: host });
-  const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+  const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle", iceUseTcp: tcp }), mux);
   const channel = pc.createDataChannel("echo");
   const open = new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve()));
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   const res = await fetch(`${url}/offer`, {
     method: "POST",
-    body: JSON.stringify({ sdp: pc.localDescription.sdp }),
+    body: JSON.stringify({
+      sdp: tcp ? withoutUdpCandidates(pc.localDescription.sdp) : pc.localDescription.sdp,
+    }),
   });
   if (!res.ok) throw new Error(`signaling: HTTP ${res.status} ${await res.text()}`);
-  await pc.setRemoteDescription({ type: "answer", sdp: (await res.json()).sdp });
+  const { sdp } = await res.json();
+  await pc.setRemoteDescription({ type: "answer", sdp: tcp ? withoutUdpCandidates(sdp) : sdp });
   await open;
   return { pc, channel, mux };
 }
 
 /**
  * Connects `peers` peer connections to `url`, pings each for `seconds`, returns per-connection RTT stats.
- * @param {{ url: string, peers?: number, seconds?: number, host?: string }} options
+ * @param {{ url: string, peers?: number, seconds?: number, host?: string, tcp?: boolean }} options
  */
-export async function runEchoClient({ url, peers = 4, seconds = 3, host = "127.0.0.1" }) {
+export async function runEchoClient({ url, peers = 4, seconds = 3, host = "127.0.0.1", tcp = false }) {
   const sessions = [];
   try {
-    for (const s of await Promise.all(Array.from({ length: peers }, () => connect(url, host))))
+    for (const s of await Promise.all(Array.from({ length: peers }, () => connect(url, host, tcp))))
       sessions.push(s);
     const results = sessions.map(() => ({ sent: 0, echoed: 0, rtts: [] }));
     for (const [i, { channel }] of sessions.entries()) {
@@ -58,11 +72,12 @@ export async function runEchoClient({ url, peers = 4, seconds = 3, host = "127.0
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     clearInterval(timer);
     await new Promise((resolve) => setTimeout(resolve, 200)); // the last echoes
-    return results.map(({ sent, echoed, rtts }) => {
+    const transports = sessions.map(({ pc }) => selectedTransport(pc));
+    return results.map(({ sent, echoed, rtts }, i) => {
       rtts.sort((a, b) => a - b);
       const pick = (q) =>
         rtts.length === 0 ? Number.NaN : rtts[Math.min(rtts.length - 1, Math.floor(q * rtts.length))];
-      return { sent, echoed, p50: pick(0.5), p99: pick(0.99) };
+      return { sent, echoed, p50: pick(0.5), p99: pick(0.99), transport: transports[i] };
     });
   } finally {
     await Promise.all(
@@ -74,16 +89,28 @@ export async function runEchoClient({ url, peers = 4, seconds = 3, host = "127.0
   }
 }
 
-export function printResults(results, udpPort) {
-  console.log(`${results.length} peer connections, all on the server's UDP port ${udpPort}:`);
+/** "udp" or "tcp": the transport of the candidate pair the peer connection's ICE agent selected. */
+function selectedTransport(pc) {
+  const nominated = pc.iceTransports?.[0]?.connection?.nominated;
+  return nominated?.localCandidate?.transport?.toLowerCase() ?? "?";
+}
+
+export function printResults(results, port, transport = "UDP") {
+  console.log(`${results.length} peer connections, all on the server's ${transport} port ${port}:`);
   for (const [i, r] of results.entries()) {
     console.log(
-      `  pc ${String(i).padStart(2)}: ${r.echoed}/${r.sent} echoed, rtt p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
+      `  pc ${String(i).padStart(2)} (${r.transport}): ${r.echoed}/${r.sent} echoed, rtt p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
     );
   }
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [url = "http://127.0.0.1:8080", peers = "4", seconds = "3"] = process.argv.slice(2);
-  printResults(await runEchoClient({ url, peers: Number(peers), seconds: Number(seconds) }), "(see server)");
+  const tcp = process.argv.includes("--tcp");
+  const [url = "http://127.0.0.1:8080", peers = "4", seconds = "3"] = process.argv
+    .slice(2)
+    .filter((a) => a !== "--tcp");
+  printResults(
+    await runEchoClient({ url, peers: Number(peers), seconds: Number(seconds), tcp }),
+    "(see server)",
+  );
 }

@@ -1,11 +1,14 @@
 // A werift data-channel echo server: every peer connection shares one UDP port (one UDPMux).
 // Signaling is one HTTP POST per peer connection (node:http, non-trickle: each SDP carries its candidates).
 //
-//   node examples/echo/server.mjs            (after `npm run build`; HOST, PORT, UDP_PORT to choose)
+//   node examples/echo/server.mjs [--tcp]    (after `npm run build`; HOST, PORT, UDP_PORT to choose)
+//
+// With --tcp, a TCPMux listens on the same port number, TCP: peers that can't use UDP reach every peer
+// connection through that one TCP port (ICE-TCP, RFC 6544).
 import { once } from "node:events";
 import http from "node:http";
 import { pathToFileURL } from "node:url";
-import { UDPMux } from "udpmux";
+import { TCPMux, UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 
@@ -25,16 +28,19 @@ export function gathered(pc) {
 }
 
 /**
- * Starts the server: one UDPMux on `host:udpPort`, HTTP signaling on `host:httpPort` (0: any free port).
- * @param {{ host?: string, httpPort?: number, udpPort?: number }} [options]
+ * Starts the server: one UDPMux on `host:udpPort`, HTTP signaling on `host:httpPort` (0: any free port),
+ * and with `tcp` a TCPMux on the same port number.
+ * @param {{ host?: string, httpPort?: number, udpPort?: number, tcp?: boolean }} [options]
  */
-export async function startEchoServer({ host = "127.0.0.1", httpPort = 0, udpPort = 0 } = {}) {
+export async function startEchoServer({ host = "127.0.0.1", httpPort = 0, udpPort = 0, tcp = false } = {}) {
   const mux = await UDPMux.bind({ address: host, port: udpPort }); // the one UDP socket
+  const port = mux.getListenAddresses()[0].port;
+  const tcpMux = tcp ? await TCPMux.listen({ address: host, port }).catch(closeAnd(mux)) : undefined;
   const peers = new Set();
 
   async function answer(offer) {
     // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection
-    const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+    const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux, { tcpMux });
     peers.add(pc);
     pc.connectionStateChange.subscribe((state) => {
       if (state === "failed" || state === "closed") {
@@ -76,15 +82,26 @@ export async function startEchoServer({ host = "127.0.0.1", httpPort = 0, udpPor
 
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${server.address().port}`,
-    udpPort: mux.getListenAddresses()[0].port,
+    udpPort: port,
+    tcpPort: tcpMux === undefined ? undefined : port,
     mux,
+    tcpMux,
     peers,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await Promise.all([...peers].map((pc) => pc.close()));
       await mux.close();
+      await tcpMux?.close();
     },
+  };
+}
+
+/** Close `mux`, then rethrow: a failed second listen leaves nothing open. */
+function closeAnd(mux) {
+  return async (error) => {
+    await mux.close();
+    throw error;
   };
 }
 
@@ -93,9 +110,11 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     host: process.env.HOST ?? "127.0.0.1",
     httpPort: Number(process.env.PORT ?? 8080),
     udpPort: Number(process.env.UDP_PORT ?? 0),
+    tcp: process.argv.includes("--tcp"),
   });
   console.log(
-    `echo server: signaling ${server.url}/offer, every peer connection on UDP port ${server.udpPort}`,
+    `echo server: signaling ${server.url}/offer, every peer connection on UDP port ${server.udpPort}` +
+      (server.tcpPort === undefined ? "" : ` and TCP port ${server.tcpPort}`),
   );
   const stop = async () => {
     await server.close();

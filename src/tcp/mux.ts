@@ -117,6 +117,8 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
   readonly #options: ResolvedTCPMuxOptions;
   readonly #ownsServer: boolean;
   readonly #family: Family;
+  /** The server's address, read once: a closed server has none. */
+  readonly #listenAddress: AddressInfo;
   readonly #conns: ConnTable<TcpConnRecord>;
   readonly #pending = new Set<Link>();
   /** Pending connections per remote IP; an entry exists only while its count is above zero. */
@@ -173,6 +175,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     this.#server = server;
     this.#ownsServer = this.#options.closeServer;
     this.#family = bound.family === "IPv6" ? "IPv6" : "IPv4";
+    this.#listenAddress = { address: bound.address, family: bound.family, port: bound.port };
     this.#conns = new ConnTable(this.#options, (ufrag, family) => this.#createRecord(ufrag, family));
     server.on("error", this.#onServerError);
     server.on("close", this.#onServerClose);
@@ -193,8 +196,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
 
   /** The server's address (one entry; a wildcard listen reports the wildcard). */
   getListenAddresses(): AddressInfo[] {
-    const { address, family, port } = this.#server.address() as AddressInfo;
-    return [{ address, family, port }];
+    return [{ ...this.#listenAddress }];
   }
 
   /**
@@ -489,7 +491,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
   }))(this);
 
   #localAddress(family: Family): AddressInfo {
-    const { address, port } = this.#server.address() as AddressInfo;
+    const { address, port } = this.#listenAddress;
     if (family === "IPv4" && this.#family === "IPv6" && isWildcard(address)) {
       return { address: "0.0.0.0", family, port };
     }

@@ -283,6 +283,7 @@ describe("close", () => {
     expect(await accepting).toMatchObject({ code: "ERR_MUX_CLOSED" });
     expect(() => mux.getConn("late")).toThrow(expect.objectContaining({ code: "ERR_MUX_CLOSED" }));
     expect(mux.stats()).toMatchObject({ connections: 0, pendingConnections: 0 });
+    expect(mux.getListenAddresses()[0]!.port).toBeGreaterThan(0); // still says where it was
     await mux.close(); // idempotent
   });
 
