@@ -1,0 +1,256 @@
+// An SFU-style werift server on one UDP port: one page publishes its camera and microphone, other pages
+// watch and hear it. Every peer connection (the publisher's and each viewer's) goes through one UDPMux.
+//
+//   npm run example:media          (builds the package, then serves http://127.0.0.1:8080)
+//   HOST=127.0.0.1 PORT=8080 UDP_PORT=0 node examples/media/server.mjs
+//
+// Open /?role=publish in one tab, then / in others. Signaling is one HTTP POST per peer connection
+// (non-trickle: every SDP carries its candidates). The server forwards RTP packet by packet, without
+// decoding; a viewer's keyframe request (PLI) is passed on to the publisher.
+import { once } from "node:events";
+import { readFile } from "node:fs/promises";
+import http from "node:http";
+import { pathToFileURL } from "node:url";
+import { UDPMux } from "udpmux";
+import { attachUDPMux } from "udpmux/werift";
+import { RTCPeerConnection } from "werift";
+import { forwardMisroutedPli } from "./pli.mjs";
+
+const PUBLIC = {
+  "/": ["index.html", "text/html; charset=utf-8"],
+  "/app.js": ["app.js", "text/javascript; charset=utf-8"],
+};
+
+/** Largest signaling request accepted; an offer with audio, video and a few candidates is about 8 KiB. */
+const MAX_OFFER_BYTES = 64 * 1024;
+/** Viewers per publisher: each one costs a copy of every packet. */
+const MAX_VIEWERS = 32;
+
+class HttpError extends Error {
+  /** @param {number} status @param {string} message */
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Resolves once `pc` has gathered (its local description then carries every candidate). */
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
+      if (state !== "complete") return;
+      unSubscribe();
+      resolve();
+    });
+  });
+}
+
+/**
+ * Starts the example: one UDPMux on `host:udpPort`, an HTTP server on `host:httpPort` (0: any free port).
+ * @param {{ host?: string, httpPort?: number, udpPort?: number }} [options]
+ */
+export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpPort = 0 } = {}) {
+  // The one UDP socket every peer connection of this server uses.
+  const mux = await UDPMux.bind({ address: host, port: udpPort });
+  const peers = new Set();
+  const counts = {
+    /** PLIs the viewers' RTCRtpSenders saw (through werift's routing or the workaround). */
+    pliFromViewers: 0,
+    /** Of those, PLIs werift handed to a receiver and `forwardMisroutedPli` delivered. */
+    pliMisrouted: 0,
+    /** PLIs sent to the publisher. */
+    pliToPublisher: 0,
+    /** RTP packets a viewer's sender failed to send (logged). */
+    forwardErrors: 0,
+  };
+  /** The live viewers' `forwardMisroutedPli` counters (a closed viewer's count moves into `counts`). */
+  const misroutedCounters = new Set();
+  /** @type {undefined | { pc: RTCPeerConnection, tracks: Map<string, import("werift").MediaStreamTrack>, viewers: Set<RTCPeerConnection>, requestKeyframe(): void }} */
+  let publisher;
+
+  /** A werift peer connection on the mux, forgotten and closed when it fails or closes. */
+  function newPeer() {
+    // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection.
+    const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+    peers.add(pc);
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "failed" || state === "closed") {
+        peers.delete(pc);
+        void pc.close();
+      }
+    });
+    return pc;
+  }
+
+  /** @param {RTCPeerConnection} pc @param {string} offer */
+  async function answer(pc, offer) {
+    await pc.setRemoteDescription({ type: "offer", sdp: offer });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    return pc.localDescription.sdp;
+  }
+
+  /** @param {string} offer */
+  async function publish(offer) {
+    if (publisher !== undefined) throw new HttpError(409, "someone is publishing already");
+    const pc = newPeer();
+    const tracks = new Map();
+    pc.onTrack.subscribe((track) => tracks.set(track.kind, track));
+    const self = {
+      pc,
+      tracks,
+      viewers: new Set(),
+      requestKeyframe() {
+        const video = tracks.get("video");
+        const receiver = pc.getReceivers().find((r) => r.tracks.includes(video));
+        if (video === undefined || receiver === undefined) return;
+        counts.pliToPublisher++;
+        receiver
+          .sendRtcpPLI(video.ssrc)
+          .catch((error) => console.error("PLI to the publisher failed:", error));
+      },
+    };
+    publisher = self;
+    pc.connectionStateChange.subscribe((state) => {
+      if (state !== "failed" && state !== "closed") return;
+      if (publisher === self) publisher = undefined;
+      // Its viewers have nothing left to watch; their pages say so and can be reloaded.
+      for (const viewer of self.viewers) void viewer.close();
+    });
+    try {
+      return await answer(pc, offer);
+    } catch (error) {
+      void pc.close();
+      throw error;
+    }
+  }
+
+  /** @param {string} offer */
+  async function view(offer) {
+    const source = publisher;
+    if (source === undefined || source.tracks.size === 0) throw new HttpError(409, "nobody is publishing");
+    if (source.viewers.size >= MAX_VIEWERS) throw new HttpError(503, `${MAX_VIEWERS} viewers already`);
+    const pc = newPeer();
+    source.viewers.add(pc);
+    const stops = [];
+    // These transceivers answer the viewer's m-lines: recvonly ones (a viewer), or sendrecv ones (a
+    // participant that also sends its own camera: received here and not forwarded, to keep this short).
+    for (const [kind, track] of source.tracks) {
+      const { sender } = pc.addTransceiver(kind, { direction: "sendrecv" });
+      const forward = track.onReceiveRtp.subscribe((rtp) => {
+        sender.sendRtp(rtp).catch((error) => {
+          if (counts.forwardErrors++ === 0) console.error("forwarding RTP failed:", error);
+        });
+      });
+      stops.push(forward.unSubscribe);
+      if (kind === "video") {
+        const pli = sender.onPictureLossIndication.subscribe(() => {
+          counts.pliFromViewers++;
+          source.requestKeyframe();
+        });
+        stops.push(pli.unSubscribe);
+      }
+    }
+    const misrouted = forwardMisroutedPli(pc);
+    misroutedCounters.add(misrouted);
+    pc.connectionStateChange.subscribe((state) => {
+      if (state !== "failed" && state !== "closed") return;
+      source.viewers.delete(pc);
+      if (misroutedCounters.delete(misrouted)) counts.pliMisrouted += misrouted.forwarded;
+      for (const stop of stops.splice(0)) stop();
+    });
+    try {
+      const sdp = await answer(pc, offer);
+      // A new viewer needs a keyframe to start from.
+      source.requestKeyframe();
+      return sdp;
+    } catch (error) {
+      void pc.close();
+      throw error;
+    }
+  }
+
+  function stats() {
+    const [{ port }] = mux.getListenAddresses();
+    let pliMisrouted = counts.pliMisrouted;
+    for (const counter of misroutedCounters) pliMisrouted += counter.forwarded;
+    return {
+      udpPort: port,
+      peerConnections: peers.size,
+      publishing: publisher !== undefined,
+      viewers: publisher?.viewers.size ?? 0,
+      ...counts,
+      pliMisrouted,
+      mux: mux.stats(),
+    };
+  }
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = (req.url ?? "/").split("?")[0];
+      const route = PUBLIC[url];
+      if (req.method === "GET" && route !== undefined) {
+        const body = await readFile(new URL(`./public/${route[0]}`, import.meta.url));
+        res.writeHead(200, { "content-type": route[1], "cache-control": "no-store" }).end(body);
+      } else if (req.method === "GET" && url === "/stats") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(stats()));
+      } else if (req.method === "POST" && (url === "/publish" || url === "/view")) {
+        let body = "";
+        for await (const chunk of req) {
+          body += chunk;
+          if (body.length > MAX_OFFER_BYTES)
+            throw new HttpError(413, `offer larger than ${MAX_OFFER_BYTES} bytes`);
+        }
+        const { sdp: offer } = JSON.parse(body);
+        const sdp = url === "/publish" ? await publish(offer) : await view(offer);
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sdp }));
+      } else {
+        res.writeHead(404).end();
+      }
+    } catch (error) {
+      const status = error instanceof HttpError ? error.status : 500;
+      if (status === 500) console.error("request failed:", error);
+      if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain" });
+      res.end(error instanceof HttpError ? error.message : String(error));
+    }
+  });
+  server.listen(httpPort, host);
+  await once(server, "listening");
+
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${server.address().port}`,
+    udpPort: mux.getListenAddresses()[0].port,
+    mux,
+    peers,
+    /** The publisher's peer connection, if someone is publishing. */
+    get publisher() {
+      return publisher?.pc;
+    },
+    stats,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await Promise.all([...peers].map((pc) => pc.close()));
+      peers.clear();
+      await mux.close();
+    },
+  };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const example = await startMediaExample({
+    host: process.env.HOST ?? "127.0.0.1",
+    httpPort: Number(process.env.PORT ?? 8080),
+    udpPort: Number(process.env.UDP_PORT ?? 0),
+  });
+  console.log(
+    `publish: ${example.url}/?role=publish, watch: ${example.url}/ — every peer connection uses UDP port ${example.udpPort}`,
+  );
+  const stop = async () => {
+    await example.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
