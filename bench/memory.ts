@@ -127,14 +127,15 @@ function dataHeapAfterGc(): number {
  * a moment, so a reading right after closing the previous round would count its leftovers against this one.
  */
 async function settledHeap(): Promise<number> {
-  let last = dataHeapAfterGc();
+  // Settled: three readings 200 ms apart within 16 KiB (werift's timers release closed pcs over a while).
+  const readings = [dataHeapAfterGc()];
   for (let i = 0; i < 50; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const now = dataHeapAfterGc();
-    if (Math.abs(now - last) < 8 * 1024) return now;
-    last = now;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    readings.push(dataHeapAfterGc());
+    const last = readings.slice(-3);
+    if (last.length === 3 && Math.max(...last) - Math.min(...last) < 16 * 1024) return last[2]!;
   }
-  return last;
+  return readings.at(-1)!;
 }
 
 /** Rounds of the pc measurement: even (see `pcHeap`). */

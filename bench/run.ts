@@ -368,7 +368,7 @@ function print(
     const a = r.memory.allocBytesPerDatagram;
     out.push(
       `Memory: ${fmt(r.memory.heapBytesPerConn)} B heap per idle conn at ${fmt(r.memory.conns)} conns. Allocated per datagram: mux ${fmt(a.mux, 2)} B, bare ${fmt(a.bare, 2)} B, control handler (one object) ${fmt(a.control, 2)} B`,
-      `Heap per connected werift 0.25 pc pair (server pc + plain client pc, ${fmt(r.memory.heapBytesPerPcPair.pairs)} pairs, medians): server on the mux ${fmt(r.memory.heapBytesPerPcPair.mux)} B, on its own socket ${fmt(r.memory.heapBytesPerPcPair.own)} B (attached − own: ${fmt(r.memory.heapBytesPerPcPair.mux - r.memory.heapBytesPerPcPair.own)} B)`,
+      `Heap per connected werift 0.25 pc pair (server pc + plain client pc, ${fmt(r.memory.heapBytesPerPcPair.pairs)} pairs, means of 4 balanced rounds): server on the mux ${fmt(r.memory.heapBytesPerPcPair.mux)} B, on its own socket ${fmt(r.memory.heapBytesPerPcPair.own)} B (attached − own: ${fmt(r.memory.heapBytesPerPcPair.mux - r.memory.heapBytesPerPcPair.own)} B)`,
     );
   }
   if (r.e2e !== undefined) {
