@@ -10,6 +10,12 @@ import { ICE_FLAVORS, LOOPBACK_ICE_OPTIONS, plainAgent, useWeriftSuite } from ".
 
 const { closer } = useWeriftSuite();
 
+/** V8's own answers (vitest.config.ts runs the workers with --allow-natives-syntax). */
+const v8 = {
+  hasFastProperties: new Function("o", "return %HasFastProperties(o)") as (o: object) => boolean,
+  haveSameMap: new Function("a", "b", "return %HaveSameMap(a, b)") as (a: object, b: object) => boolean,
+};
+
 describe.each(ICE_FLAVORS)("$name agent's watched fields", ({ create }) => {
   let mux: UDPMux;
   beforeEach(async () => {
@@ -25,6 +31,16 @@ describe.each(ICE_FLAVORS)("$name agent's watched fields", ({ create }) => {
     expect([agent.localUsername, agent.localPassword]).toEqual(["Fld1", "a-password-of-22-chars"]);
     expect(mux.stats().connections).toBe(2);
     expect(mux.getConn("Fld1").password).toBe("a-password-of-22-chars");
+  });
+
+  it("attached agents keep fast properties and share one map (accessors on the instance made a dictionary)", () => {
+    const [a, b] = [0, 1].map(() =>
+      closer.add(attachUDPMux(create(false, { ...LOOPBACK_ICE_OPTIONS }), mux)),
+    );
+    expect([v8.hasFastProperties(a!), v8.hasFastProperties(b!)]).toEqual([true, true]);
+    expect(v8.haveSameMap(a!, b!)).toBe(true);
+    a!.localUsername = "Fast"; // the setter path leaves it fast too
+    expect(v8.hasFastProperties(a!)).toBe(true);
   });
 
   it("an attached agent's stunServer reads undefined whatever is assigned", () => {
