@@ -87,7 +87,9 @@ export interface MuxedConnectionEvents {
 
 export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   readonly #host: ConnHost;
-  readonly #queue: BoundedQueue<QueuedPacket>;
+  /** Datagrams waiting for a reader; made by the first one (in push mode most conns never need it). */
+  #queue: BoundedQueue<QueuedPacket> | undefined;
+  readonly #maxQueued: number;
   /** Pending `readFrom()` calls; made by the first one (a conn read in push mode never needs it). */
   #readers: Set<Waiter<Packet>> | undefined;
   #closed = false;
@@ -102,18 +104,49 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   #listenersChanged = false;
 
   /**
-   * Tracks `'message'` listeners and flushes datagrams queued before the first one. One function for every
-   * conn (EventEmitter calls it with `this` = the conn), not a closure per conn.
+   * `'message'` listeners are tracked by the conn's own adding and removing methods (on the prototype: no
+   * listener of its own per conn, ~90 bytes each), so push mode knows its sole listener and datagrams
+   * queued before the first listener are flushed to it. `once` and `prependOnceListener` add through `on`
+   * and `prependListener`, and their wrappers remove through `removeListener`; `removeAllListeners` is
+   * overridden below.
    */
-  static readonly #onNewListener = function (this: MuxedConnection, event: string | symbol): void {
-    if (event !== "message") return;
-    this.#listenersChanged = true;
-    if (this.#queue.length > 0) this.#scheduleFlush();
-  };
+  static {
+    const proto = MuxedConnection.prototype as unknown as Record<string, unknown>;
+    type Method = (
+      this: EventEmitter,
+      event: string | symbol,
+      listener: (...args: unknown[]) => void,
+    ) => unknown;
+    for (const name of ["on", "addListener", "prependListener"] as const) {
+      const base = EventEmitter.prototype[name] as Method;
+      proto[name] = function (
+        this: MuxedConnection,
+        event: string | symbol,
+        listener: (...a: unknown[]) => void,
+      ) {
+        base.call(this, event, listener);
+        if (event === "message") this.#messageListenerAdded();
+        return this;
+      };
+    }
+    for (const name of ["off", "removeListener"] as const) {
+      const base = EventEmitter.prototype[name] as Method;
+      proto[name] = function (
+        this: MuxedConnection,
+        event: string | symbol,
+        listener: (...a: unknown[]) => void,
+      ) {
+        base.call(this, event, listener);
+        if (event === "message") this.#listenersChanged = true;
+        return this;
+      };
+    }
+  }
 
-  static readonly #onRemoveListener = function (this: MuxedConnection, event: string | symbol): void {
-    if (event === "message") this.#listenersChanged = true;
-  };
+  #messageListenerAdded(): void {
+    this.#listenersChanged = true;
+    if (this.#queue !== undefined && this.#queue.length > 0) this.#scheduleFlush();
+  }
 
   /** @internal Conns are made by `UDPMux.getConn()` and by inbound checks, never directly. */
   constructor(
@@ -126,30 +159,17 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   ) {
     super();
     this.#host = host;
-    this.#queue = new BoundedQueue(maxQueuedPackets);
-    this.#installHooks();
+    this.#maxQueued = maxQueuedPackets;
   }
 
-  /** The listeners push mode relies on; (re)installed if `removeAllListeners()` took them away. */
-  #installHooks(): void {
-    const emitter = this as EventEmitter;
-    if (!emitter.listeners("newListener").includes(MuxedConnection.#onNewListener)) {
-      emitter.on("newListener", MuxedConnection.#onNewListener);
-    }
-    if (!emitter.listeners("removeListener").includes(MuxedConnection.#onRemoveListener)) {
-      emitter.on("removeListener", MuxedConnection.#onRemoveListener);
-    }
-    this.#listenersChanged = true;
-  }
-
-  /** As `EventEmitter`'s, but the conn's own bookkeeping listeners survive it. */
+  /** As `EventEmitter`'s, and the conn's push-mode bookkeeping hears of it. */
   override removeAllListeners(
     event?: Parameters<EventEmitter<MuxedConnectionEvents>["removeAllListeners"]>[0],
   ): this {
     // EventEmitter counts its arguments: removeAllListeners(undefined) would remove nothing.
     if (event === undefined) super.removeAllListeners();
     else super.removeAllListeners(event);
-    this.#installHooks();
+    this.#listenersChanged = true;
     return this;
   }
 
@@ -178,7 +198,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
    * @internal
    */
   deliver(data: Buffer, rinfo: RemoteInfo): void {
-    if (this.#queue.length === 0) {
+    if (this.#queue === undefined || this.#queue.length === 0) {
       if (this.#listenersChanged) this.#refreshSoleListener();
       const listener = this.#soleListener;
       if (listener !== undefined) {
@@ -199,6 +219,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
         return;
       }
     }
+    this.#queue ??= new BoundedQueue(this.#maxQueued);
     if (!this.#queue.push({ data, rinfo })) this.#host.countDropped("queue-full");
   }
 
@@ -238,8 +259,9 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      while (this.#queue.length > 0 && this.listenerCount("message") > 0) {
-        const item = this.#queue.shift()!;
+      const queue = this.#queue;
+      while (queue !== undefined && queue.length > 0 && this.listenerCount("message") > 0) {
+        const item = queue.shift()!;
         this.#emitMessage(item.data, item.rinfo);
       }
     });
@@ -254,7 +276,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
       return Promise.reject(err);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const queued = this.#queue.shift();
+    const queued = this.#queue?.shift();
     if (queued !== undefined) {
       this.#host.countDelivered();
       return Promise.resolve(toPacket(queued.data, queued.rinfo));
@@ -333,7 +355,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#host.release(this);
-    const dropped = this.#queue.drain().length;
+    const dropped = this.#queue?.drain().length ?? 0;
     if (dropped > 0) this.#host.countDropped(reason, dropped);
     const err = new ConnClosedError(cause === undefined ? undefined : { cause });
     for (const reader of this.#readers ?? []) reader.reject(err);

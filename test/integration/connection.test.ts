@@ -59,6 +59,25 @@ describe("push mode", () => {
     expect((await conn.readFrom()).data.toString()).toBe("queued");
   });
 
+  it("addListener, prependListener and removeListener are followed as on() and off() are", async () => {
+    const { m, conn, peer } = await associatedPair("aliases1");
+    await sendTo(m, peer, Buffer.from("early")); // queued: no listener yet
+    const got: string[] = [];
+    const first = (msg: Buffer) => got.push(`first:${msg.length > 10 ? "check" : msg}`);
+    conn.prependListener("message", first); // flushes the queue, as on() would
+    await Promise.resolve();
+    expect(got).toEqual(["first:check", "first:early"]);
+    const second = (msg: Buffer) => got.push(`second:${msg}`);
+    conn.addListener("message", second);
+    await sendTo(m, peer, Buffer.from("two"));
+    conn.removeListener("message", first);
+    await sendTo(m, peer, Buffer.from("one"));
+    expect(got.slice(2)).toEqual(["first:two", "second:two", "second:one"]);
+    conn.removeListener("message", second); // none left: pull mode again
+    await sendTo(m, peer, Buffer.from("pulled"));
+    expect((await conn.readFrom()).data.toString()).toBe("pulled");
+  });
+
   it("a listener that throws does not stop routing to other conns", async () => {
     const { m, conn, peer } = await associatedPair("throws12");
     const other = m.getConn("calm1234");
