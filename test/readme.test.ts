@@ -23,3 +23,18 @@ it("documents every UDPMux option with its default", () => {
 it("documents every TCPMux option with its default", () => {
   expect(table("tcp-bounds")).toEqual(asText(TCP_DEFAULTS));
 });
+
+it("links only to headings that exist", () => {
+  // GitHub's anchors: lower case, punctuation but '-' and '_' dropped, spaces to '-'.
+  const anchors = new Set(
+    [...readme.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+      m[1]!
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, "")
+        .replace(/ /g, "-"),
+    ),
+  );
+  const links = [...readme.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]!);
+  expect(links.length).toBeGreaterThan(0);
+  expect(links.filter((l) => !anchors.has(l))).toEqual([]);
+});
