@@ -14,6 +14,7 @@ export default defineConfig({
     "load-server": "bench/load-server.ts",
     "load-clients": "bench/load-clients.ts",
     flood: "bench/flood.ts",
+    "tcp-sender": "bench/tcp-sender.ts",
   },
   outDir: "bench/.cache",
   format: ["esm"],

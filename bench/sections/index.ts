@@ -1,0 +1,21 @@
+/** Every section, in the order a run runs them (`kernel` after `push`: it reads push's routing cost). */
+import type { Section } from "../lib/section.js";
+import e2e from "./e2e.js";
+import kernel from "./kernel.js";
+import load from "./load.js";
+import memory from "./memory.js";
+import parse from "./parse.js";
+import { firstContact, pull, push } from "./routing.js";
+import tcpFrames from "./tcp-frames.js";
+
+export const SECTIONS: readonly Section<unknown>[] = [
+  parse,
+  push,
+  pull,
+  firstContact,
+  kernel,
+  memory,
+  e2e,
+  load,
+  tcpFrames,
+];
