@@ -15,6 +15,7 @@ export default defineConfig({
     "load-clients": "bench/load-clients.ts",
     flood: "bench/flood.ts",
     "tcp-sender": "bench/tcp-sender.ts",
+    "scaling-client": "bench/scaling-client.ts",
   },
   outDir: "bench/.cache",
   format: ["esm"],
@@ -24,5 +25,5 @@ export default defineConfig({
   clean: true,
   splitting: true,
   dts: false,
-  external: ["werift", "werift-ice", "stun", "tinybench", "debug"],
+  external: ["werift", "werift-ice", "stun", "tinybench", "debug", "@roamhq/wrtc"],
 });

@@ -6,6 +6,7 @@ import load from "./load.js";
 import memory from "./memory.js";
 import parse from "./parse.js";
 import { firstContact, pull, push } from "./routing.js";
+import scaling from "./scaling.js";
 import tcpFrames from "./tcp-frames.js";
 
 export const SECTIONS: readonly Section<unknown>[] = [
@@ -18,4 +19,5 @@ export const SECTIONS: readonly Section<unknown>[] = [
   e2e,
   load,
   tcpFrames,
+  scaling,
 ];
