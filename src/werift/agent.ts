@@ -24,7 +24,6 @@ import type { MuxedConnection } from "../muxed-connection.js";
 import { hostCandidate, srflxCandidate } from "./candidates.js";
 import { awaitPeerChecks } from "./empty-check-list.js";
 import { UnsupportedWeriftError } from "./errors.js";
-import { type WatchedFields, watchFields } from "./fields.js";
 import type { WeriftCandidate, WeriftConnection, WeriftStunProtocol } from "./internals.js";
 import { candidateConstructorOf, isUdpStunProtocol, missingProtocolMembers } from "./internals.js";
 import { weriftLog as log } from "./log.js";
@@ -53,7 +52,7 @@ interface HostSide {
   readonly ready: Promise<void>;
 }
 
-export class AgentBinding implements TransportOwner, WatchedFields {
+export class AgentBinding implements TransportOwner {
   readonly #connection: WeriftConnection;
   readonly #mux: MuxForWerift;
   readonly #options: ResolvedAttachOptions;
@@ -99,6 +98,7 @@ export class AgentBinding implements TransportOwner, WatchedFields {
     if (registry.ownerOf(this.#ufrag) !== undefined) {
       const taken = this.#ufrag;
       this.#ufrag = registry.fresh();
+      connection.localUsername = this.#ufrag;
       connection.userHistory[this.#ufrag] = this.#password;
       log("ufrag %s is taken on this mux: the agent uses %s", taken, this.#ufrag);
     }
@@ -122,7 +122,16 @@ export class AgentBinding implements TransportOwner, WatchedFields {
 
   #hook(): void {
     const c = this.#connection;
-    watchFields(c, this); // first: it re-adds own fields, and the method hooks below are own fields too
+    // Plain assignments and new own fields only: the agent keeps V8's fast properties (an accessor over
+    // an existing field would turn it into a dictionary, ~3 KiB more per agent).
+    c.stunServer = undefined;
+
+    const restart = c.restart;
+    c.restart = (...args: unknown[]): unknown => {
+      const result = restart.apply(c, args); // assigns the new credentials before its first await
+      this.#syncCredentials();
+      return result;
+    };
 
     const ensureProtocol = c.ensureProtocol;
     c.ensureProtocol = (protocol: unknown): void => {
@@ -132,6 +141,12 @@ export class AgentBinding implements TransportOwner, WatchedFields {
 
     const getCandidatePromises = c.getCandidatePromises;
     c.getCandidatePromises = (_addresses: string[], timeout?: number): Promise<unknown>[] => {
+      // werift's own srflx gathering never runs (nor its stun.l.google.com default): srflx candidates come
+      // from options.stunServers. werift 0.25 sets the field again on setConfiguration.
+      if (c.stunServer !== undefined) {
+        log("ignored werift STUN server %o: srflx comes from options.stunServers", c.stunServer);
+        c.stunServer = undefined;
+      }
       // werift's host addresses are the machine's interfaces; ours are the announced ones, one host
       // protocol per family (the mux has one socket per family to offer).
       const primaries = this.#options.families.map((plan) => plan.addresses[0]!);
@@ -178,27 +193,27 @@ export class AgentBinding implements TransportOwner, WatchedFields {
     };
   }
 
-  // ---- WatchedFields: the agent's localUsername, localPassword, stunServer ------------------------------
+  // ---- credentials ---------------------------------------------------------------------------------
 
-  readUfrag(): string {
-    return this.#ufrag;
-  }
-
-  assignUfrag(value: string): void {
-    this.#onUfragAssigned(value);
-  }
-
-  readPassword(): string {
-    return this.#password;
-  }
-
-  assignPassword(value: string): void {
-    this.#onPasswordAssigned(value);
-  }
-
-  assignStunServer(value: unknown): void {
-    if (value !== undefined)
-      log("ignored werift STUN server %o: srflx comes from options.stunServers", value);
+  /**
+   * werift assigned new credentials (`restart()`, before its first await): route the new ufrag, with its
+   * password, to this agent at once. A ufrag another agent of the mux owns is replaced by a fresh one, in
+   * the agent's fields too, before werift advertises it. The old ufrag keeps the password it had.
+   */
+  #syncCredentials(): void {
+    const c = this.#connection;
+    const ufrag = c.localUsername;
+    const password = c.localPassword;
+    if (ufrag === this.#ufrag) {
+      if (password !== this.#password) this.#onPasswordAssigned(password);
+      return;
+    }
+    this.#password = password;
+    this.#onUfragAssigned(ufrag);
+    if (this.#ufrag !== ufrag && !this.#detached) {
+      c.localUsername = this.#ufrag;
+      c.userHistory[this.#ufrag] = password;
+    }
   }
 
   // ---- ufrags --------------------------------------------------------------------------------------

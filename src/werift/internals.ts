@@ -10,11 +10,13 @@
  *   instance property, so it can be replaced there by one that installs a mux-backed transport.
  * - `Connection.getCandidatePromises(addresses, timeout)` receives the host addresses to gather on; the
  *   adapter substitutes the announced addresses and appends its own candidate promises (srflx, extra hosts).
- * - `Connection.localUsername` / `localPassword` are plain fields that `restart()` reassigns; the adapter
- *   turns them into accessors to follow every change synchronously. werift's constructor defines every field
- *   with `Object.defineProperty` (no private fields), `localUsername` second: the accessors go on the class
- *   prototype and an attached agent's own fields are removed newest first, so V8 keeps the agent in fast
- *   mode (`fields.ts`; accessors defined on the instance made it a ~3 KiB dictionary-mode object).
+ * - `Connection.localUsername` / `localPassword` are plain fields. After the constructor (and, for a peer
+ *   connection, `createTransport`'s credential inheritance, before the adapter binds) only `restart()`
+ *   assigns them, in its synchronous part (before its first await): the adapter wraps `restart` per
+ *   instance and registers the new ufrag when it returns. The fields stay plain data fields: turning an
+ *   existing field into an accessor (on the instance, or by deleting it to expose one on a prototype) puts
+ *   the object in V8's dictionary mode on Node 22 and 24 (V8 12+ normalizes on any delete): ~3 KiB more
+ *   per agent and slower property access in every werift method.
  * - `Connection.stunServer` is a plain field that the constructor (werift-ice, werift 0.24) and
  *   `applyStunTurnServersFromOptions()` (werift 0.25) set to `stun.l.google.com:19302` when no STUN server is
  *   configured; the adapter pins it to `undefined`.
@@ -160,6 +162,8 @@ export interface WeriftConnection {
   getCandidatePromises(addresses: string[], timeout?: number): Promise<unknown>[];
   appendLocalCandidate(candidate: WeriftCandidate): void;
   close(): Promise<void>;
+  /** ICE restart: new credentials (assigned before its first await) and a new generation. */
+  restart(...args: unknown[]): unknown;
   /** The candidate pairs; `connect()` fails when it is empty at end-of-candidates. */
   readonly checkList: readonly unknown[];
   /** Set by `addRemoteCandidate(undefined)`: the peer sends no more candidates. */
@@ -242,7 +246,13 @@ export function checkConnection(value: unknown, name: string): asserts value is 
   if (typeof c.generation !== "number") missing.push(`${name}.generation`);
   if (typeof c.localCandidatesStart !== "boolean") missing.push(`${name}.localCandidatesStart`);
   if (!Array.isArray(c.protocols)) missing.push(`${name}.protocols`);
-  for (const method of ["ensureProtocol", "getCandidatePromises", "appendLocalCandidate", "close"] as const) {
+  for (const method of [
+    "ensureProtocol",
+    "getCandidatePromises",
+    "appendLocalCandidate",
+    "close",
+    "restart",
+  ] as const) {
     if (typeof c[method] !== "function") missing.push(`${name}.${method}`);
   }
   // the empty-check-list and mDNS hooks (empty-check-list.ts, mdns-candidates.ts)

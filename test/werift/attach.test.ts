@@ -149,8 +149,8 @@ describe.each(ICE_FLAVORS)("$name", ({ create }) => {
     agent.stunServer = ["127.0.0.1", 3478];
     const setIceServers = (agent as unknown as { setIceServers?: (o: object) => void }).setIceServers;
     setIceServers?.call(agent, { stunServer: undefined }); // werift 0.25: falls back to Google again
+    await agent.gatherCandidates(); // the adapter clears the field before werift gathers
     expect(agent.stunServer).toBeUndefined();
-    await agent.gatherCandidates();
     expect(agent.localCandidates.map((c) => c.type)).toEqual(["host"]);
   });
 
@@ -175,9 +175,7 @@ describe.each(ICE_FLAVORS)("$name", ({ create }) => {
     const b = closer.add(attachUDPMux(taken, mux));
     expect(b.localUsername).not.toBe(a.localUsername);
     expect(b.userHistory[b.localUsername]).toBe(b.localPassword);
-    // and later assignments too (werift's restart, credential inheritance)
-    b.localUsername = a.localUsername;
-    expect(b.localUsername).not.toBe(a.localUsername);
+    // (a clash drawn by werift's restart() is replaced too: credentials.test.ts)
     // both still work
     const pa = closer.add(plainAgent(create, false));
     const pb = closer.add(plainAgent(create, true));
