@@ -8,9 +8,16 @@
  * claims (by `getConn()` or `accept()`) within `acceptTimeoutMs` is expired by {@link ConnTable.expire}.
  */
 import type { Family } from "./address.js";
-import { ConnectionLimitError } from "./errors.js";
+import { ConnectionLimitError, invalidArgType, MuxClosedError } from "./errors.js";
 import type { DropReason, MuxedConnection } from "./muxed-connection.js";
 import { BoundedQueue } from "./queue.js";
+import {
+  validateIpAddress,
+  validateObject,
+  validatePassword,
+  validateSignal,
+  validateUfrag,
+} from "./validate.js";
 import { enqueueWaiter, takeWaiter, type Waiter } from "./waiters.js";
 
 /** A new remote peer, learned from its first connectivity check for an unknown local ufrag. */
@@ -82,6 +89,51 @@ export class ConnTable<R extends ConnRecord> {
 
   values(): IterableIterator<R> {
     return this.#records.values();
+  }
+
+  /**
+   * Either mux's `getConn(localUfrag, addr?, { password }?)`, arguments validated: the conn of `localUfrag`
+   * in the family of `addr` (else `family`), created if missing and claimed, its password set if given.
+   */
+  getConn(
+    localUfrag: string,
+    addr: { address: string } | undefined,
+    options: { password?: string } | undefined,
+    family: Family,
+    closed: boolean,
+  ): MuxedConnection {
+    validateUfrag(localUfrag, "localUfrag");
+    if (addr !== undefined) {
+      validateObject(addr, "addr");
+      family = validateIpAddress(addr.address, "addr.address").family;
+    }
+    if (options !== undefined) validateObject(options, "options");
+    const password =
+      options?.password === undefined ? undefined : validatePassword(options.password, "options.password");
+    if (closed) throw new MuxClosedError();
+    const record = this.getOrCreate(localUfrag, family);
+    if (password !== undefined) record.conn.setPassword(password);
+    return record.conn;
+  }
+
+  /** Either mux's `accept({ signal }?)`: the next candidate; rejects on a bad argument, a closed mux, an abort. */
+  acceptChecked(options: { signal?: AbortSignal } | undefined, closed: boolean): Promise<Candidate> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = validateSignal(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (closed) return Promise.reject(new MuxClosedError());
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.accept(signal);
+  }
+
+  /** Either mux's `removeConnByUfrag()`: close the conns of `localUfrag` in both families. */
+  removeByUfrag(localUfrag: string): void {
+    if (typeof localUfrag !== "string") throw invalidArgType("localUfrag", "a string", localUfrag);
+    this.#ufragsV4.get(localUfrag)?.conn.close();
+    this.#ufragsV6.get(localUfrag)?.conn.close();
   }
 
   /** `getConn()`: the record of `(localUfrag, family)`, created if missing, and claimed. */

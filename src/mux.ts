@@ -58,11 +58,9 @@ import { encodeBindingSuccess, isServerBindingRequest, StunResponder } from "./s
 import {
   validateIpAddress,
   validateObject,
-  validatePassword,
   validatePort,
   validatePositiveInteger,
   validateSignal,
-  validateUfrag,
 } from "./validate.js";
 import { iterateUntil } from "./waiters.js";
 import { XorMappedAddressClient } from "./xor-mapped.js";
@@ -304,32 +302,12 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
    * when creating it would exceed `maxConnections`.
    */
   getConn(localUfrag: string, addr?: { address: string }, options?: { password?: string }): MuxedConnection {
-    validateUfrag(localUfrag, "localUfrag");
-    let family = this.#socketFamily;
-    if (addr !== undefined) {
-      validateObject(addr, "addr");
-      family = validateIpAddress(addr.address, "addr.address").family;
-    }
-    if (options !== undefined) validateObject(options, "options");
-    const password =
-      options?.password === undefined ? undefined : validatePassword(options.password, "options.password");
-    if (this.#closed) throw new MuxClosedError();
-    const record = this.#conns.getOrCreate(localUfrag, family);
-    if (password !== undefined) record.conn.setPassword(password);
-    return record.conn;
+    return this.#conns.getConn(localUfrag, addr, options, this.#socketFamily, this.#closed);
   }
 
-  /** The next candidate: a conn created by an inbound check for an unknown ufrag. */
+  /** The next candidate: a conn created by a first check for an unknown ufrag. */
   accept(options?: { signal?: AbortSignal }): Promise<Candidate> {
-    let signal: AbortSignal | undefined;
-    try {
-      signal = validateSignal(options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (this.#closed) return Promise.reject(new MuxClosedError());
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return this.#conns.accept(signal);
+    return this.#conns.acceptChecked(options, this.#closed);
   }
 
   /** Candidates as they come; ends when the mux closes. */
@@ -342,9 +320,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
 
   /** Close and forget the conns of `localUfrag` (both families): addresses, transactions, waiting candidate. */
   removeConnByUfrag(localUfrag: string): void {
-    if (typeof localUfrag !== "string") throw invalidArgType("localUfrag", "a string", localUfrag);
-    this.#conns.byUfrag(localUfrag, "IPv4")?.conn.close();
-    this.#conns.byUfrag(localUfrag, "IPv6")?.conn.close();
+    this.#conns.removeByUfrag(localUfrag);
   }
 
   /**

@@ -126,25 +126,37 @@ const INTEGER_OPTIONS = [
 
 /** Fill in defaults; throw a `TypeError` naming the first bad option. */
 export function resolveOptions(options: UDPMuxOptions | undefined): ResolvedOptions {
-  if (options === undefined) return { ...DEFAULTS };
+  const out: ResolvedOptions = fillOptions(options, DEFAULTS, ["closeSocket", "serveStun"], INTEGER_OPTIONS);
+  const onUnrouted = options?.onUnrouted;
+  if (onUnrouted !== undefined) {
+    if (typeof onUnrouted !== "function") throw invalidArgType("onUnrouted", "a function", onUnrouted);
+    out.onUnrouted = onUnrouted;
+  }
+  return out;
+}
+
+/**
+ * `defaults` with the options a caller set (either mux's): `booleans` must be booleans, `integers` positive
+ * safe integers. Throws a `TypeError` naming the first bad option.
+ */
+export function fillOptions<T extends object, K extends keyof T>(
+  options: Partial<T> | undefined,
+  defaults: Readonly<T>,
+  booleans: readonly K[],
+  integers: readonly K[],
+): T {
+  const out = { ...defaults } as T;
+  if (options === undefined) return out;
   validateObject(options, "options");
-  const out: ResolvedOptions = { ...DEFAULTS };
-  for (const name of ["closeSocket", "serveStun"] as const) {
+  for (const name of booleans) {
     const value = options[name];
     if (value === undefined) continue;
-    if (typeof value !== "boolean") throw invalidArgType(name, "a boolean", value);
-    out[name] = value;
+    if (typeof value !== "boolean") throw invalidArgType(String(name), "a boolean", value);
+    out[name] = value as T[K];
   }
-  if (options.onUnrouted !== undefined) {
-    if (typeof options.onUnrouted !== "function") {
-      throw invalidArgType("onUnrouted", "a function", options.onUnrouted);
-    }
-    out.onUnrouted = options.onUnrouted;
-  }
-  for (const name of INTEGER_OPTIONS) {
+  for (const name of integers) {
     const value = options[name];
-    if (value === undefined) continue;
-    out[name] = validatePositiveInteger(value, name);
+    if (value !== undefined) out[name] = validatePositiveInteger(value, String(name)) as T[K];
   }
   return out;
 }

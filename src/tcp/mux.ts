@@ -29,14 +29,7 @@ import { connLog, tcpLog as log, RateLimitedLog } from "../log.js";
 import type { ConnHost, DropReason } from "../muxed-connection.js";
 import { MuxedConnection } from "../muxed-connection.js";
 import { BINDING_REQUEST, isStunMessage, messageType, parseBindingRequest } from "../stun.js";
-import {
-  validateIpAddress,
-  validateObject,
-  validatePassword,
-  validatePort,
-  validateSignal,
-  validateUfrag,
-} from "../validate.js";
+import { validateIpAddress, validateObject, validatePort } from "../validate.js";
 import { iterateUntil } from "../waiters.js";
 import { FrameReader, frame, MAX_FRAME_SIZE } from "./framing.js";
 import { type ResolvedTCPMuxOptions, resolveTCPMuxOptions, type TCPMuxOptions } from "./options.js";
@@ -204,32 +197,12 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
    * Throws `ERR_CONNECTION_LIMIT` when creating it would exceed `maxConnections`.
    */
   getConn(localUfrag: string, addr?: { address: string }, options?: { password?: string }): MuxedConnection {
-    validateUfrag(localUfrag, "localUfrag");
-    let family = this.#family;
-    if (addr !== undefined) {
-      validateObject(addr, "addr");
-      family = validateIpAddress(addr.address, "addr.address").family;
-    }
-    if (options !== undefined) validateObject(options, "options");
-    const password =
-      options?.password === undefined ? undefined : validatePassword(options.password, "options.password");
-    if (this.#closed) throw new MuxClosedError();
-    const record = this.#conns.getOrCreate(localUfrag, family);
-    if (password !== undefined) record.conn.setPassword(password);
-    return record.conn;
+    return this.#conns.getConn(localUfrag, addr, options, this.#family, this.#closed);
   }
 
-  /** The next candidate: a conn created by a first frame for an unknown ufrag. */
+  /** The next candidate: a conn created by a first check for an unknown ufrag. */
   accept(options?: { signal?: AbortSignal }): Promise<Candidate> {
-    let signal: AbortSignal | undefined;
-    try {
-      signal = validateSignal(options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (this.#closed) return Promise.reject(new MuxClosedError());
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return this.#conns.accept(signal);
+    return this.#conns.acceptChecked(options, this.#closed);
   }
 
   /** Candidates as they come; ends when the mux closes. */
@@ -242,9 +215,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
 
   /** Close the conns of `localUfrag` (both families) and their TCP connections. */
   removeConnByUfrag(localUfrag: string): void {
-    if (typeof localUfrag !== "string") throw invalidArgType("localUfrag", "a string", localUfrag);
-    this.#conns.byUfrag(localUfrag, "IPv4")?.conn.close();
-    this.#conns.byUfrag(localUfrag, "IPv6")?.conn.close();
+    this.#conns.removeByUfrag(localUfrag);
   }
 
   /** Counters and sizes; see {@link TCPMuxStats}. */

@@ -2,9 +2,8 @@
  * The TCP mux's options, their defaults and their validation. The README's table of TCP bounds is checked
  * against {@link TCP_DEFAULTS} by a test.
  */
-import { invalidArgType, invalidArgValue } from "../errors.js";
-import { DEFAULTS } from "../options.js";
-import { validateObject, validatePositiveInteger } from "../validate.js";
+import { invalidArgValue } from "../errors.js";
+import { DEFAULTS, fillOptions } from "../options.js";
 import { MAX_FRAME_SIZE } from "./framing.js";
 
 /** Options of {@link TCPMux}. Every bound keeps a map, a queue or a buffer from growing with attacker input. */
@@ -90,19 +89,12 @@ const INTEGER_OPTIONS = [
 
 /** Fill in defaults; throw a `TypeError` naming the first bad option. */
 export function resolveTCPMuxOptions(options: TCPMuxOptions | undefined): ResolvedTCPMuxOptions {
-  const out: ResolvedTCPMuxOptions = { ...TCP_DEFAULTS };
-  if (options === undefined) return out;
-  validateObject(options, "options");
-  if (options.closeServer !== undefined) {
-    if (typeof options.closeServer !== "boolean") {
-      throw invalidArgType("closeServer", "a boolean", options.closeServer);
-    }
-    out.closeServer = options.closeServer;
-  }
-  for (const name of INTEGER_OPTIONS) {
-    const value = options[name];
-    if (value !== undefined) out[name] = validatePositiveInteger(value, name);
-  }
+  const out = fillOptions<ResolvedTCPMuxOptions, keyof ResolvedTCPMuxOptions>(
+    options,
+    TCP_DEFAULTS,
+    ["closeServer"],
+    INTEGER_OPTIONS,
+  );
   if (out.maxFirstFrameSize > MAX_FRAME_SIZE) {
     throw invalidArgValue(
       "maxFirstFrameSize",
