@@ -10,17 +10,16 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
 import {
-  disableWeriftStun,
   ICE_FLAVORS,
   type IceAgent,
   LOOPBACK_ICE_OPTIONS,
-  LOOPBACK_PC_CONFIG,
   PC_FLAVORS,
   plainAgent,
   roundTrip,
   useWeriftSuite,
 } from "./helpers.js";
 import { candidateLines, candidatelessOffer, mdnsOffer } from "./offer-rewrite.js";
+import { type Channel, connectionState, nextMessage, offerAnswer, opened, type PC, plainPc } from "./pc.js";
 
 const suite = useWeriftSuite();
 const { closer } = suite;
@@ -174,66 +173,6 @@ describe("peerCheckTimeoutMs", () => {
 
 // ---- RTCPeerConnection -------------------------------------------------------------------------------
 
-interface Channel {
-  readyState: string;
-  send(data: string): void;
-  onMessage: { subscribe(fn: (data: string | Buffer) => void): unknown };
-  stateChanged: { subscribe(fn: (state: string) => void): unknown };
-}
-interface PC {
-  localDescription: { type: string; sdp: string } | null;
-  iceGatheringState: string;
-  connectionState: string;
-  iceTransports: { connection: unknown }[];
-  createDataChannel(label: string): Channel;
-  createOffer(): Promise<{ type: string; sdp: string }>;
-  createAnswer(): Promise<{ type: string; sdp: string }>;
-  setLocalDescription(d: unknown): Promise<unknown>;
-  setRemoteDescription(d: unknown): Promise<unknown>;
-  iceGatheringStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
-  connectionStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
-  onDataChannel: { subscribe(fn: (c: Channel) => void): unknown };
-  close(): Promise<void>;
-}
-
-function gathered(pc: PC): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const sub = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s !== "complete") return;
-      sub.unSubscribe();
-      resolve();
-    });
-  });
-}
-
-function connectionState(pc: PC, state: string): Promise<void> {
-  if (pc.connectionState === state) return Promise.resolve();
-  return new Promise((resolve) => {
-    const sub = pc.connectionStateChange.subscribe((s) => {
-      if (s !== state) return;
-      sub.unSubscribe();
-      resolve();
-    });
-  });
-}
-
-function opened(channel: Channel): Promise<Channel> {
-  if (channel.readyState === "open") return Promise.resolve(channel);
-  return new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve(channel)));
-}
-
-function nextMessage(channel: Channel): Promise<string> {
-  return new Promise((resolve) => {
-    let done = false;
-    channel.onMessage.subscribe((data) => {
-      if (done) return;
-      done = true;
-      resolve(data.toString());
-    });
-  });
-}
-
 describe.each(PC_FLAVORS)(
   "$name RTCPeerConnection answering an offer without usable candidates",
   ({ name, RTCPeerConnection }) => {
@@ -246,11 +185,7 @@ describe.each(PC_FLAVORS)(
 
     const muxed = (options?: { peerCheckTimeoutMs?: number }): PC =>
       closer.add(attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux, options)) as PC;
-    const plain = (): PC => {
-      const pc = new RTCPeerConnection(LOOPBACK_PC_CONFIG);
-      disableWeriftStun(pc);
-      return closer.add(pc) as PC;
-    };
+    const plain = (): PC => closer.add(plainPc(RTCPeerConnection));
 
     /** The client offers a channel; the server answers `rewrite(offer)`. */
     async function answerRewritten(
@@ -259,12 +194,8 @@ describe.each(PC_FLAVORS)(
       rewrite: (sdp: string) => string,
     ): Promise<{ answer: string; clientChannel: Channel }> {
       const clientChannel = client.createDataChannel("echo");
-      await client.setLocalDescription(await client.createOffer());
-      await gathered(client);
-      await server.setRemoteDescription({ type: "offer", sdp: rewrite(client.localDescription!.sdp) });
-      await server.setLocalDescription(await server.createAnswer());
-      await gathered(server);
-      return { answer: server.localDescription!.sdp, clientChannel };
+      const { sdp: answer } = await offerAnswer(client, server, { rewriteOffer: rewrite });
+      return { answer, clientChannel };
     }
 
     it.each([

@@ -10,15 +10,14 @@ import { UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
 import {
   connectAgents,
-  disableWeriftStun,
   ICE_FLAVORS,
   LOOPBACK_ICE_OPTIONS,
-  LOOPBACK_PC_CONFIG,
   PC_FLAVORS,
   plainAgent,
   roundTrip,
   useWeriftSuite,
 } from "./helpers.js";
+import { echo, openChannels, type PC, plainPc } from "./pc.js";
 
 const { closer } = useWeriftSuite();
 
@@ -46,57 +45,10 @@ beforeAll(() => {
   );
 });
 
-/** The parts of werift's RTCPeerConnection and RTCDataChannel used here (same in 0.24 and 0.25). */
-interface Channel {
-  readyState: string;
-  send(data: string): void;
-  onMessage: { subscribe(fn: (data: string | Buffer) => void): unknown };
-  stateChanged: { subscribe(fn: (state: string) => void): unknown };
-}
-interface PC {
-  localDescription: { type: string; sdp: string } | null;
-  iceGatheringState: string;
-  connectionState: string;
-  createDataChannel(label: string): Channel;
-  createOffer(): Promise<unknown>;
-  createAnswer(): Promise<unknown>;
-  setLocalDescription(d: unknown): Promise<unknown>;
-  setRemoteDescription(d: unknown): Promise<unknown>;
-  iceGatheringStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
-  onDataChannel: { subscribe(fn: (c: Channel) => void): unknown };
-  close(): Promise<void>;
-}
-
-function gathered(pc: PC): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const sub = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s !== "complete") return;
-      sub.unSubscribe();
-      resolve();
-    });
-  });
-}
-
-function opened(channel: Channel): Promise<Channel> {
-  if (channel.readyState === "open") return Promise.resolve(channel);
-  return new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve(channel)));
-}
-
 /** `client` offers a data channel, `server` answers; one message crosses. */
 async function connectPcs(client: PC, server: PC): Promise<void> {
-  const channel = client.createDataChannel("leak");
-  const remote = new Promise<Channel>((resolve) => server.onDataChannel.subscribe(resolve));
-  await client.setLocalDescription(await client.createOffer());
-  await gathered(client);
-  await server.setRemoteDescription(client.localDescription);
-  await server.setLocalDescription(await server.createAnswer());
-  await gathered(server);
-  await client.setRemoteDescription(server.localDescription);
-  const serverChannel = await opened(await remote);
-  const got = new Promise<string>((resolve) => serverChannel.onMessage.subscribe((d) => resolve(String(d))));
-  (await opened(channel)).send("hello");
-  expect(await got).toBe("hello");
+  const { offererChannel, answererChannel } = await openChannels(client, server, "leak");
+  expect(await echo(offererChannel, answererChannel, "hello")).toBe("hello");
 }
 
 describe.each(PC_FLAVORS)("$name RTCPeerConnection, connected then closed", ({ RTCPeerConnection }) => {
@@ -110,20 +62,16 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection, connected then closed", ({ R
    * server and to its ICE agent. Nothing here outlives the call but the refs.
    */
   async function connectedThenClosed(attach: boolean): Promise<WeakRef<object>[]> {
-    const client = new RTCPeerConnection(LOOPBACK_PC_CONFIG) as unknown as PC;
-    disableWeriftStun(client);
-    const raw = attach
-      ? new RTCPeerConnection({ bundlePolicy: "max-bundle" })
-      : new RTCPeerConnection(LOOPBACK_PC_CONFIG);
-    if (attach) attachUDPMux(raw, mux);
-    else disableWeriftStun(raw);
-    const server = raw as unknown as PC;
+    const client = plainPc(RTCPeerConnection);
+    const server = attach
+      ? (attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux) as unknown as PC)
+      : plainPc(RTCPeerConnection);
     try {
       await connectPcs(client, server);
       if (attach) expect(mux.stats().connections).toBe(1);
-      const agent = (raw as unknown as { secureManager: { iceTransports: { connection: object }[] } })
+      const agent = (server as unknown as { secureManager: { iceTransports: { connection: object }[] } })
         .secureManager.iceTransports[0]!.connection;
-      return [new WeakRef(raw), new WeakRef(agent)];
+      return [new WeakRef(server), new WeakRef(agent)];
     } finally {
       await Promise.all([server.close(), client.close()]);
     }

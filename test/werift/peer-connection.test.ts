@@ -5,95 +5,22 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
-import { disableWeriftStun, LOOPBACK_PC_CONFIG, PC_FLAVORS, udpHandles, useWeriftSuite } from "./helpers.js";
+import { PC_FLAVORS, udpHandles, useWeriftSuite } from "./helpers.js";
+import {
+  type Channel,
+  connectionState,
+  echo,
+  gathered,
+  negotiate,
+  nextMessage,
+  openChannels,
+  opened,
+  type PC,
+  plainPc,
+} from "./pc.js";
 
 const suite = useWeriftSuite();
 const { closer } = suite;
-
-/** The parts of werift's RTCPeerConnection and RTCDataChannel the tests use (same in 0.24 and 0.25). */
-interface Channel {
-  readyState: string;
-  send(data: string | Buffer): void;
-  onMessage: { subscribe(fn: (data: string | Buffer) => void): unknown };
-  stateChanged: { subscribe(fn: (state: string) => void): unknown };
-}
-interface PC {
-  localDescription: { type: string; sdp: string } | null;
-  iceGatheringState: string;
-  connectionState: string;
-  createDataChannel(label: string): Channel;
-  createOffer(options?: { iceRestart?: boolean }): Promise<{ type: string; sdp: string }>;
-  createAnswer(): Promise<{ type: string; sdp: string }>;
-  setLocalDescription(d: unknown): Promise<unknown>;
-  setRemoteDescription(d: unknown): Promise<unknown>;
-  iceGatheringStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
-  connectionStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
-  onDataChannel: { subscribe(fn: (c: Channel) => void): unknown };
-  close(): Promise<void>;
-}
-
-function gathered(pc: PC): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const sub = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s !== "complete") return;
-      sub.unSubscribe();
-      resolve();
-    });
-  });
-}
-
-function connectionState(pc: PC, state: string): Promise<void> {
-  if (pc.connectionState === state) return Promise.resolve();
-  return new Promise((resolve) => {
-    const sub = pc.connectionStateChange.subscribe((s) => {
-      if (s !== state) return;
-      sub.unSubscribe();
-      resolve();
-    });
-  });
-}
-
-function opened(channel: Channel): Promise<Channel> {
-  if (channel.readyState === "open") return Promise.resolve(channel);
-  return new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve(channel)));
-}
-
-function nextMessage(channel: Channel): Promise<string> {
-  return new Promise((resolve) => {
-    let done = false;
-    channel.onMessage.subscribe((data) => {
-      if (done) return;
-      done = true;
-      resolve(data.toString());
-    });
-  });
-}
-
-/** Non-trickle offer/answer (every SDP carries its candidates); resolves with both ends' open channels. */
-async function negotiate(
-  offerer: PC,
-  answerer: PC,
-): Promise<{ offererChannel: Channel; answererChannel: Channel }> {
-  const offererChannel = offerer.createDataChannel("echo");
-  const answererChannel = new Promise<Channel>((resolve) => answerer.onDataChannel.subscribe(resolve));
-  await offerer.setLocalDescription(await offerer.createOffer());
-  await gathered(offerer);
-  await answerer.setRemoteDescription(offerer.localDescription);
-  await answerer.setLocalDescription(await answerer.createAnswer());
-  await gathered(answerer);
-  await offerer.setRemoteDescription(answerer.localDescription);
-  return {
-    offererChannel: await opened(offererChannel),
-    answererChannel: await opened(await answererChannel),
-  };
-}
-
-async function echo(from: Channel, to: Channel, text: string): Promise<string> {
-  const got = nextMessage(to);
-  from.send(text);
-  return got;
-}
 
 function candidateLines(pc: PC): string[] {
   return pc.localDescription!.sdp.split(/\r?\n/).filter((l) => l.startsWith("a=candidate:"));
@@ -109,16 +36,12 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
 
   const muxed = (): PC =>
     closer.add(attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux)) as PC;
-  const plain = (): PC => {
-    const pc = new RTCPeerConnection(LOOPBACK_PC_CONFIG);
-    disableWeriftStun(pc);
-    return closer.add(pc) as PC;
-  };
+  const plain = (): PC => closer.add(plainPc(RTCPeerConnection));
 
   it("data channel muxed (answerer) ↔ plain (offerer), both directions, one host candidate on the mux's port", async () => {
     const server = muxed();
     const client = plain();
-    const { offererChannel, answererChannel } = await negotiate(client, server);
+    const { offererChannel, answererChannel } = await openChannels(client, server);
     expect(candidateLines(server)).toHaveLength(1);
     expect(candidateLines(server)[0]).toContain(` 127.0.0.1 ${port} typ host`);
     expect(await echo(offererChannel, answererChannel, "to the server")).toBe("to the server");
@@ -128,7 +51,7 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
   it("data channel muxed (offerer) ↔ plain (answerer)", async () => {
     const a = muxed();
     const b = plain();
-    const { offererChannel, answererChannel } = await negotiate(a, b);
+    const { offererChannel, answererChannel } = await openChannels(a, b);
     expect(await echo(offererChannel, answererChannel, "ping")).toBe("ping");
     expect(await echo(answererChannel, offererChannel, "pong")).toBe("pong");
   });
@@ -138,7 +61,7 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
     const binds = suite.guard.binds.length;
     const a = muxed();
     const b = muxed();
-    const { offererChannel, answererChannel } = await negotiate(a, b);
+    const { offererChannel, answererChannel } = await openChannels(a, b);
     expect(await echo(offererChannel, answererChannel, "a→b")).toBe("a→b");
     expect(await echo(answererChannel, offererChannel, "b→a")).toBe("b→a");
     expect(suite.guard.binds.length).toBe(binds);
@@ -147,7 +70,7 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
 
   it("50 peer connections through one mux", async () => {
     const pairs = Array.from({ length: 50 }, () => ({ server: muxed(), client: plain() }));
-    const channels = await Promise.all(pairs.map(({ server, client }) => negotiate(client, server)));
+    const channels = await Promise.all(pairs.map(({ server, client }) => openChannels(client, server)));
     expect(mux.stats().connections).toBe(50);
     for (const { answererChannel } of channels) {
       answererChannel.onMessage.subscribe((data) => answererChannel.send(data));
@@ -165,15 +88,10 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
   it("ICE restart: the new ufrag routes to the same peer connection", async () => {
     const server = muxed();
     const client = plain();
-    const { offererChannel, answererChannel } = await negotiate(client, server);
+    const { offererChannel, answererChannel } = await openChannels(client, server);
     const ufragOf = (pc: PC) => /a=ice-ufrag:(\S+)/.exec(pc.localDescription!.sdp)![1]!;
     const before = ufragOf(server);
-    await client.setLocalDescription(await client.createOffer({ iceRestart: true }));
-    await gathered(client);
-    await server.setRemoteDescription(client.localDescription);
-    await server.setLocalDescription(await server.createAnswer());
-    await gathered(server);
-    await client.setRemoteDescription(server.localDescription);
+    await negotiate(client, server, { iceRestart: true });
     const after = ufragOf(server);
     expect(after).not.toBe(before);
     expect(mux.stats().connections).toBe(2);
@@ -193,7 +111,7 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
   it("pc.close() leaves the mux empty", async () => {
     const server = muxed();
     const client = plain();
-    const { offererChannel, answererChannel } = await negotiate(client, server);
+    const { offererChannel, answererChannel } = await openChannels(client, server);
     expect(await echo(offererChannel, answererChannel, "x")).toBe("x");
     expect(mux.stats().connections).toBe(1);
     await server.close();
@@ -203,7 +121,7 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a UDPMux", ({ RTCPeerConne
   it("closing the mux closes the peer connections", async () => {
     const a = muxed();
     const b = muxed();
-    await negotiate(a, b);
+    await openChannels(a, b);
     const closed = Promise.all([connectionState(a, "closed"), connectionState(b, "closed")]);
     await mux.close();
     await closed;

@@ -10,16 +10,15 @@ import { classes, Message, methods } from "werift-ice";
 import { TCPMux, UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
 import {
-  disableWeriftStun,
   ICE_FLAVORS,
   type IceAgent,
   LOOPBACK_ICE_OPTIONS,
-  LOOPBACK_PC_CONFIG,
   PC_FLAVORS,
   roundTrip,
   stateReached,
   useWeriftSuite,
 } from "./helpers.js";
+import { type Channel, nextMessage, offerAnswer, opened, type PC, plainPc } from "./pc.js";
 
 const suite = useWeriftSuite();
 const { closer } = suite;
@@ -224,53 +223,6 @@ describe("attachUDPMux with a tcpMux", () => {
   });
 });
 
-/** The parts of werift's RTCPeerConnection and RTCDataChannel used here (same in 0.24 and 0.25). */
-interface Channel {
-  readyState: string;
-  send(data: string | Buffer): void;
-  onMessage: { subscribe(fn: (data: string | Buffer) => void): unknown };
-  stateChanged: { subscribe(fn: (state: string) => void): unknown };
-}
-interface PC {
-  localDescription: { type: string; sdp: string } | null;
-  iceGatheringState: string;
-  createDataChannel(label: string): Channel;
-  createOffer(): Promise<{ type: string; sdp: string }>;
-  createAnswer(): Promise<{ type: string; sdp: string }>;
-  setLocalDescription(d: unknown): Promise<unknown>;
-  setRemoteDescription(d: unknown): Promise<unknown>;
-  iceGatheringStateChange: { subscribe(fn: (s: string) => void): { unSubscribe(): void } };
-  onDataChannel: { subscribe(fn: (c: Channel) => void): unknown };
-  close(): Promise<void>;
-}
-
-function gathered(pc: PC): Promise<void> {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const sub = pc.iceGatheringStateChange.subscribe((s) => {
-      if (s !== "complete") return;
-      sub.unSubscribe();
-      resolve();
-    });
-  });
-}
-
-function opened(channel: Channel): Promise<Channel> {
-  if (channel.readyState === "open") return Promise.resolve(channel);
-  return new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve(channel)));
-}
-
-function nextMessage(channel: Channel): Promise<string> {
-  return new Promise((resolve) => {
-    let done = false;
-    channel.onMessage.subscribe((data) => {
-      if (done) return;
-      done = true;
-      resolve(data.toString());
-    });
-  });
-}
-
 /** `sdp` with only the candidate lines `keep` accepts. */
 function filterCandidates(sdp: string, keep: (line: string) => boolean): string {
   return sdp
@@ -287,21 +239,15 @@ describe.each(PC_FLAVORS)("$name RTCPeerConnection on a TCPMux", ({ RTCPeerConne
     const server = closer.add(
       attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux, { tcpMux: tcp }),
     ) as unknown as PC;
-    const client = new RTCPeerConnection({ ...LOOPBACK_PC_CONFIG, iceUseTcp: true });
-    disableWeriftStun(client);
-    const plainClient = closer.add(client) as unknown as PC;
+    const plainClient = closer.add(plainPc(RTCPeerConnection, { iceUseTcp: true }));
 
     const clientChannel = plainClient.createDataChannel("echo");
     const serverChannel = new Promise<Channel>((resolve) => server.onDataChannel.subscribe(resolve));
-    await plainClient.setLocalDescription(await plainClient.createOffer());
-    await gathered(plainClient);
     // The server learns the client from its TCP checks only (no candidate); the client gets the server's
     // TCP candidates only: UDP can't be chosen.
-    const offer = plainClient.localDescription!;
-    await server.setRemoteDescription({ type: offer.type, sdp: filterCandidates(offer.sdp, () => false) });
-    await server.setLocalDescription(await server.createAnswer());
-    await gathered(server);
-    const answer = server.localDescription!;
+    const answer = await offerAnswer(plainClient, server, {
+      rewriteOffer: (sdp) => filterCandidates(sdp, () => false),
+    });
     const tcpLines = answer.sdp
       .split("\r\n")
       .filter((l) => l.startsWith("a=candidate:") && l.includes(" tcp "));
