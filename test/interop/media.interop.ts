@@ -11,18 +11,13 @@
 import dgram from "node:dgram";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RTCPeerConnection } from "werift";
 import { type MediaExample, startMediaExample } from "../../examples/media/server.mjs";
-import { launchChromium } from "./harness/chromium.js";
+import { launchChromium, newLoggedPage } from "./harness/chromium.js";
 import { explainFailure } from "./harness/failure.js";
-import {
-  assertLoopbackOnlyNamespace,
-  countUdpHandles,
-  installNetworkGuard,
-  type NetworkGuard,
-  udpHandlesSettle,
-} from "./harness/network-guard.js";
+import { countUdpHandles } from "./harness/network-guard.js";
+import { useInteropSuite } from "./harness/suite.js";
 
 /** A receive-only viewer, and two that also send their own camera (where werift misroutes their PLIs). */
 const VIEWER_PATHS = ["/?gum=1", "/?send=1", "/?send=1"];
@@ -150,7 +145,7 @@ async function lose(
     `${name} decoding again after the loss (${dropped} packets dropped; stats before ${JSON.stringify(before.video)}, ` +
       `when the loss ended ${JSON.stringify(atEnd.video)})`,
     RECOVERY_MS,
-    (s) => (s.video.framesDecoded ?? 0) > (atEnd.video.framesDecoded ?? 0),
+    (s) => (s.video?.framesDecoded ?? 0) > (atEnd.video?.framesDecoded ?? 0),
   );
   const recoveredMs = performance.now() - lossEnded;
   const publisherAfter = await mediaStats(publisher);
@@ -182,30 +177,19 @@ async function lose(
 const current: { example?: MediaExample; stop?: () => number } = {};
 
 describe("examples/media in Chromium: one publisher, 3 viewers, one UDP port", () => {
-  let guard: NetworkGuard;
   let example: MediaExample | undefined;
   let browser: Browser | undefined;
   let browserConsole: string[] = [];
-  let baseline = 0;
 
-  beforeAll(() => {
-    assertLoopbackOnlyNamespace();
-    baseline = countUdpHandles();
-  });
-  beforeEach(() => {
-    guard = installNetworkGuard();
-    browserConsole = [];
-  });
-  afterEach(async () => {
+  const suite = useInteropSuite(async () => {
     current.stop?.();
     current.stop = undefined;
     await browser?.close();
     browser = undefined;
+    browserConsole = [];
     await example?.close();
     example = undefined;
     current.example = undefined;
-    guard.restore();
-    await udpHandlesSettle(baseline);
   });
 
   it("viewers decode video and receive audio, and recover from 1 s of loss through PLI", async () => {
@@ -214,11 +198,10 @@ describe("examples/media in Chromium: one publisher, 3 viewers, one UDP port", (
     const server = example;
     browser = await launchChromium();
     const open = async (path: string, name: string) => {
-      const tab = await browser!.newPage({ viewport: { width: 900, height: 560 } });
-      tab.on("console", (message) => browserConsole.push(`${name} ${message.type()} ${message.text()}`));
-      tab.on("pageerror", (error) =>
-        browserConsole.push(`${name} pageerror ${error.stack ?? error.message}`),
-      );
+      const tab = await newLoggedPage(browser!, browserConsole, {
+        name,
+        viewport: { width: 900, height: 560 },
+      });
       await tab.goto(`${server.url}${path}`);
       return tab;
     };
@@ -241,9 +224,10 @@ describe("examples/media in Chromium: one publisher, 3 viewers, one UDP port", (
               `viewer ${i + 1} decoding ${MIN_FRAMES} frames and receiving audio`,
               30_000,
               (s) =>
-                (s.video.framesDecoded ?? 0) >= MIN_FRAMES &&
-                (s.audio.packetsReceived ?? 0) > 0 &&
-                (s.audio.totalSamplesReceived ?? 0) > 0,
+                // a page's stats have no inbound-rtp entry until its first packet arrives
+                (s.video?.framesDecoded ?? 0) >= MIN_FRAMES &&
+                (s.audio?.packetsReceived ?? 0) > 0 &&
+                (s.audio?.totalSamplesReceived ?? 0) > 0,
             ),
           ),
         );
@@ -254,8 +238,8 @@ describe("examples/media in Chromium: one publisher, 3 viewers, one UDP port", (
         }
         expect((await mediaStats(publisher)).selected?.remote).toBe(`127.0.0.1:${server.udpPort}`);
         // One UDP socket for the publisher and every viewer.
-        expect(guard.binds).toEqual(["127.0.0.1"]);
-        expect(handlesWhileConnected).toBe(baseline + 1);
+        expect(suite.guard.binds).toEqual(["127.0.0.1"]);
+        expect(handlesWhileConnected).toBe(suite.baseline + 1);
         expect(server.stats().peerConnections).toBe(1 + VIEWERS);
 
         const report: string[] = [];
@@ -297,7 +281,7 @@ describe("examples/media in Chromium: one publisher, 3 viewers, one UDP port", (
         }
         console.log(`media through one UDPMux:\n  ${report.join("\n  ")}`);
         expect(server.stats().forwardErrors).toBe(0);
-        expect(guard.violations).toEqual([]);
+        expect(suite.guard.violations).toEqual([]);
 
         const file = process.env.UDPMUX_UPDATE_SCREENSHOT === "1" ? SCREENSHOT : undefined;
         if (file !== undefined) await viewers[0]!.screenshot({ path: file });
