@@ -9,56 +9,37 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type BrowserExample, startBrowserExample } from "../../examples/browser/server.mjs";
-import { launchChromium } from "./harness/chromium.js";
+import { launchChromium, newLoggedPage } from "./harness/chromium.js";
 import { explainFailure } from "./harness/failure.js";
-import {
-  assertLoopbackOnlyNamespace,
-  countUdpHandles,
-  installNetworkGuard,
-  type NetworkGuard,
-  udpHandlesSettle,
-} from "./harness/network-guard.js";
+import { useInteropSuite } from "./harness/suite.js";
 
 const PEERS = 8;
 const SCREENSHOT = fileURLToPath(new URL("../../docs/browser-example.png", import.meta.url));
 
 describe("examples/browser in Chromium", () => {
-  let guard: NetworkGuard;
   let example: BrowserExample | undefined;
   let browser: Browser | undefined;
   let tab: Page | undefined;
   let browserConsole: string[] = [];
   let tempDir: string | undefined;
-  let baseline = 0;
 
-  beforeAll(() => {
-    assertLoopbackOnlyNamespace();
-    baseline = countUdpHandles();
-  });
-  beforeEach(() => {
-    guard = installNetworkGuard();
-    browserConsole = [];
-  });
-  afterEach(async () => {
+  const suite = useInteropSuite(async () => {
     await browser?.close();
     browser = undefined;
     tab = undefined;
+    browserConsole = [];
     await example?.close();
     example = undefined;
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
     tempDir = undefined;
-    guard.restore();
-    await udpHandlesSettle(baseline);
   });
 
   it("shows live round-trip times for 8 peer connections, all on the server's one UDP port", async () => {
     example = await startBrowserExample({ host: "127.0.0.1" });
     browser = await launchChromium();
-    tab = await browser.newPage({ viewport: { width: 900, height: 460 } });
-    tab.on("console", (message) => browserConsole.push(`${message.type()} ${message.text()}`));
-    tab.on("pageerror", (error) => browserConsole.push(`pageerror ${error.stack ?? error.message}`));
+    tab = await newLoggedPage(browser, browserConsole, { viewport: { width: 900, height: 460 } });
 
     await explainFailure(
       async () => {
@@ -89,8 +70,8 @@ describe("examples/browser in Chromium", () => {
           `server: ${PEERS} werift peer connections on one UDP socket (port ${example!.udpPort})`,
         );
         expect(example!.peers.size).toBe(PEERS);
-        expect(guard.binds).toEqual(["127.0.0.1"]);
-        expect(guard.violations).toEqual([]);
+        expect(suite.guard.binds).toEqual(["127.0.0.1"]);
+        expect(suite.guard.violations).toEqual([]);
 
         let file = SCREENSHOT;
         if (process.env.UDPMUX_UPDATE_SCREENSHOT !== "1") {

@@ -4,28 +4,19 @@
  * each (ordered and unordered channels alternate), checks every byte and reports back what it verified and
  * which candidate pair it selected.
  */
-import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { launchChromium } from "./harness/chromium.js";
-import { udpCandidatePorts } from "./harness/echo-server.js";
+import { describe, expect, it } from "vitest";
+import { launchChromium, newLoggedPage } from "./harness/chromium.js";
 import { explainFailure, within } from "./harness/failure.js";
-import {
-  assertLoopbackOnlyNamespace,
-  countUdpHandles,
-  installNetworkGuard,
-  type NetworkGuard,
-  udpHandlesSettle,
-} from "./harness/network-guard.js";
-import { isMuxServer, type MuxServer, startMuxServer } from "./harness/servers.js";
+import { fixturePage } from "./harness/fixtures.js";
+import { countUdpHandles } from "./harness/network-guard.js";
+import { describeServer, expectAnswersOnMuxPort, type MuxServer, startMuxServer } from "./harness/servers.js";
+import { useInteropSuite } from "./harness/suite.js";
 
 const PEERS = 10;
 const MESSAGES = 100;
 
-const echoPage = {
-  contentType: "text/html; charset=utf-8",
-  body: readFileSync(new URL("./fixtures/echo-page.html", import.meta.url)),
-};
+const echoPage = fixturePage("echo-page.html");
 
 /** What fixtures/echo-page.html reports per peer connection. */
 interface PeerResult {
@@ -49,46 +40,31 @@ interface EchoPage {
 }
 
 describe("Chromium against a werift server on one UDPMux", () => {
-  let guard: NetworkGuard;
   let server: MuxServer | undefined;
   let browser: Browser | undefined;
   let tab: Page | undefined;
   let browserConsole: string[] = [];
-  let baseline = 0;
 
   const explain = async () => [
     ...((await tab?.evaluate(() => (globalThis as unknown as EchoPage).interopReport())) ?? []),
     `browser console:\n  ${browserConsole.join("\n  ")}`,
-    ...[...(server?.logs.keys() ?? [])].map((id) => server!.describe(id)),
-    ...(isMuxServer(server) ? [`mux stats: ${JSON.stringify(server.mux.stats())}`] : []),
-    ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
+    ...describeServer(server),
   ];
 
-  beforeAll(() => {
-    assertLoopbackOnlyNamespace();
-    baseline = countUdpHandles();
-  });
-  beforeEach(() => {
-    guard = installNetworkGuard();
-    browserConsole = [];
-  });
-  afterEach(async () => {
+  const suite = useInteropSuite(async () => {
     await browser?.close();
     browser = undefined;
     tab = undefined;
+    browserConsole = [];
     await server?.close();
     server = undefined;
-    guard.restore();
-    await udpHandlesSettle(baseline);
   });
 
   it("10 peer connections from one page echo every byte through one socket and one port", async () => {
     const mux = await startMuxServer({ files: { "/": echoPage } });
     server = mux;
     browser = await launchChromium();
-    tab = await browser.newPage();
-    tab.on("console", (message) => browserConsole.push(`${message.type()} ${message.text()}`));
-    tab.on("pageerror", (error) => browserConsole.push(`pageerror ${error.stack ?? error.message}`));
+    tab = await newLoggedPage(browser, browserConsole);
 
     await explainFailure(async () => {
       await tab!.goto(`${mux.url}/`);
@@ -108,14 +84,10 @@ describe("Chromium against a werift server on one UDPMux", () => {
       );
       expect(new Set(results.map((result) => result.id)).size).toBe(PEERS);
       // The server bound one UDP socket for all of them, and every answer advertises its port only.
-      expect(guard.binds).toEqual(["127.0.0.1"]);
-      expect(handlesWhileConnected).toBe(baseline + 1);
-      expect(mux.answers).toHaveLength(PEERS);
-      for (const answer of mux.answers) {
-        expect(udpCandidatePorts(answer).length).toBeGreaterThan(0);
-        expect(new Set(udpCandidatePorts(answer))).toEqual(new Set([mux.udpPort]));
-      }
-      expect(guard.violations).toEqual([]);
+      expect(suite.guard.binds).toEqual(["127.0.0.1"]);
+      expect(handlesWhileConnected).toBe(suite.baseline + 1);
+      expectAnswersOnMuxPort(mux, PEERS);
+      expect(suite.guard.violations).toEqual([]);
     }, explain);
   });
 });

@@ -12,18 +12,13 @@
  * loopback, which this suite never does.
  */
 import { readFileSync } from "node:fs";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RTCPeerConnection } from "werift";
 import { candidateLines, candidatelessOffer, mdnsOffer } from "../werift/offer-rewrite.js";
 import { explainFailure, within } from "./harness/failure.js";
-import {
-  assertLoopbackOnlyNamespace,
-  countUdpHandles,
-  installNetworkGuard,
-  type NetworkGuard,
-  udpHandlesSettle,
-} from "./harness/network-guard.js";
-import { type InteropServer, isMuxServer, startMuxServer, startPlainServer } from "./harness/servers.js";
+import { countUdpHandles } from "./harness/network-guard.js";
+import { describeServer, type InteropServer, startMuxServer, startPlainServer } from "./harness/servers.js";
+import { useInteropSuite } from "./harness/suite.js";
 import { WrtcEchoClient } from "./harness/wrtc-client.js";
 
 /** Echoes per channel: enough to show the path carries data both ways, in order. */
@@ -45,32 +40,19 @@ interface ServerAgent {
 }
 
 describe("offers without usable candidates (mDNS-only / none, with end-of-candidates)", () => {
-  let guard: NetworkGuard;
   let server: InteropServer | undefined;
   let client: WrtcEchoClient | undefined;
-  let baseline = 0;
 
   const explain = async () => [
     ...(client === undefined ? [] : [await client.describe()]),
-    ...[...(server?.logs.keys() ?? [])].map((id) => server!.describe(id)),
-    ...(isMuxServer(server) ? [`mux stats: ${JSON.stringify(server.mux.stats())}`] : []),
-    ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
+    ...describeServer(server),
   ];
 
-  beforeAll(() => {
-    assertLoopbackOnlyNamespace();
-    baseline = countUdpHandles();
-  });
-  beforeEach(() => {
-    guard = installNetworkGuard();
-  });
-  afterEach(async () => {
+  const suite = useInteropSuite(async () => {
     client?.close();
     client = undefined;
     await server?.close();
     server = undefined;
-    guard.restore();
-    await udpHandlesSettle(baseline);
   });
 
   it.each([
@@ -101,9 +83,9 @@ describe("offers without usable candidates (mDNS-only / none, with end-of-candid
         expect(agent.nominated?.remoteCandidate.type).toBe("prflx");
         expect(agent.remoteCandidates.map((candidate) => candidate.type)).toEqual(["prflx"]);
         // One UDP socket for the server, the mux's: no multicast socket, no lookup.
-        expect(guard.binds).toEqual(["127.0.0.1"]);
-        expect(countUdpHandles()).toBe(baseline + 1);
-        expect(guard.violations).toEqual([]);
+        expect(suite.guard.binds).toEqual(["127.0.0.1"]);
+        expect(countUdpHandles()).toBe(suite.baseline + 1);
+        expect(suite.guard.violations).toEqual([]);
       }, explain);
     },
   );
@@ -136,7 +118,7 @@ describe("offers without usable candidates (mDNS-only / none, with end-of-candid
           "empty-check-list failure; drop src/werift/empty-check-list.ts (and this control)",
       ).toBe("failed");
       expect(await Promise.race([connecting, Promise.resolve("pending")])).toBe("pending");
-      expect(guard.violations).toEqual([]);
+      expect(suite.guard.violations).toEqual([]);
     }, explain);
   });
 });

@@ -8,16 +8,16 @@
 import { execFileSync } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TCPMux, UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
-import { launchChromium } from "./harness/chromium.js";
+import { launchChromium, newLoggedPage } from "./harness/chromium.js";
 import { type EchoServer, startEchoServer } from "./harness/echo-server.js";
 import { explainFailure, within } from "./harness/failure.js";
+import { fixturePage } from "./harness/fixtures.js";
 import { assertLoopbackOnlyNamespace } from "./harness/network-guard.js";
-import { startPlainServer } from "./harness/servers.js";
+import { describeServer, startPlainServer } from "./harness/servers.js";
 
 /** Peer connections per run (at least 5); `UDPMUX_TCP_INTEROP_PEERS` raises it to measure under more load. */
 const PEERS = Math.max(5, Number(process.env.UDPMUX_TCP_INTEROP_PEERS ?? 6) || 6);
@@ -26,10 +26,7 @@ const MESSAGES = 20;
 const PEER_TIMEOUT_MS = 20_000;
 const NFT_TABLE = "udpmux_tcp_test";
 
-const page = {
-  contentType: "text/html; charset=utf-8",
-  body: readFileSync(new URL("./fixtures/tcp-echo-page.html", import.meta.url)),
-};
+const page = fixturePage("tcp-echo-page.html");
 
 interface PeerResult {
   index: number;
@@ -153,9 +150,7 @@ describe("Chromium over ICE-TCP, every UDP datagram dropped", () => {
   const run = async (url: string): Promise<PeerResult[]> => {
     browserConsole = [];
     browser = await launchChromium();
-    tab = await browser.newPage();
-    tab.on("console", (message) => browserConsole.push(`${message.type()} ${message.text()}`));
-    tab.on("pageerror", (error) => browserConsole.push(`pageerror ${error.stack ?? error.message}`));
+    tab = await newLoggedPage(browser, browserConsole);
     await tab.goto(`${url}/`);
     const options = { peers: PEERS, messages: MESSAGES, size: 1200, timeoutMs: PEER_TIMEOUT_MS };
     return within(
@@ -168,8 +163,7 @@ describe("Chromium over ICE-TCP, every UDP datagram dropped", () => {
   const explain = async () => [
     ...((await tab?.evaluate(() => (globalThis as unknown as TcpEchoPage).interopReport())) ?? []),
     `browser console:\n  ${browserConsole.join("\n  ")}`,
-    ...[...(server?.logs.keys() ?? [])].map((id) => server!.describe(id)),
-    ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
+    ...describeServer(server),
   ];
 
   it(`mux: ${PEERS} peer connections over one TCP port, every echo in order and byte for byte`, async () => {

@@ -21,18 +21,19 @@
  * one message per arriving chunk once TSNs stop being adjacent). With both channels busy at once, an
  * ordered channel stalled that way in the control run, without the mux; see docs/interop.md.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { iceUfrag, udpCandidatePorts } from "./harness/echo-server.js";
 import { explainFailure, within } from "./harness/failure.js";
+import { countUdpHandles, kernelUdpDrops } from "./harness/network-guard.js";
 import {
-  assertLoopbackOnlyNamespace,
-  countUdpHandles,
-  installNetworkGuard,
-  kernelUdpDrops,
-  type NetworkGuard,
-  udpHandlesSettle,
-} from "./harness/network-guard.js";
-import { type InteropServer, isMuxServer, startMuxServer, startPlainServer } from "./harness/servers.js";
+  describeServer,
+  expectAnswersOnMuxPort,
+  type InteropServer,
+  isMuxServer,
+  startMuxServer,
+  startPlainServer,
+} from "./harness/servers.js";
+import { useInteropSuite } from "./harness/suite.js";
 import { WrtcEchoClient } from "./harness/wrtc-client.js";
 
 const CLIENTS = 20;
@@ -109,40 +110,25 @@ function expectRestarted(server: InteropServer, client: WrtcEchoClient): void {
 }
 
 describe("libwebrtc clients (@roamhq/wrtc) against a werift server", () => {
-  let guard: NetworkGuard;
   let server: InteropServer | undefined;
   let clients: WrtcEchoClient[] = [];
 
   const explain = async () => [
     ...(await Promise.all(clients.map((client) => client.describe()))),
-    ...[...(server?.logs.keys() ?? [])].map((id) => server!.describe(id)),
-    ...(isMuxServer(server) ? [`mux stats: ${JSON.stringify(server.mux.stats())}`] : []),
+    ...describeServer(server),
     `kernel UDP receive-buffer drops: ${JSON.stringify(kernelUdpDrops(isMuxServer(server) ? [server.udpPort] : []))}`,
-    ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
   ];
 
   const createClients = () => {
     clients = Array.from({ length: CLIENTS }, (_, i) => new WrtcEchoClient(`client${i}`));
   };
 
-  /** UDP handles of this process before any server starts. */
-  let baseline = 0;
-
-  beforeAll(() => {
-    assertLoopbackOnlyNamespace();
-    baseline = countUdpHandles();
-  });
-  beforeEach(() => {
-    guard = installNetworkGuard();
-  });
-  afterEach(async () => {
+  // After each test every socket of the server is closed, not leaked into the next test.
+  const suite = useInteropSuite(async () => {
     for (const client of clients) client.close();
     clients = [];
     await server?.close();
     server = undefined;
-    guard.restore();
-    // Every socket of the server is closed, not leaked into the next test.
-    await udpHandlesSettle(baseline);
   });
 
   it("20 clients on one UDPMux: every byte echoed, 5 ICE restarts mid-stream, one socket, one port", async () => {
@@ -158,18 +144,14 @@ describe("libwebrtc clients (@roamhq/wrtc) against a werift server", () => {
       for (const client of clients.slice(0, RESTARTING)) expectRestarted(mux, client);
 
       // One UDP socket for the whole server, bound once, and nothing else bound in this process.
-      expect(guard.binds).toEqual(["127.0.0.1"]);
-      expect(result.udpHandles).toEqual({ connected: baseline + 1, echoed: baseline + 1 });
+      expect(suite.guard.binds).toEqual(["127.0.0.1"]);
+      expect(result.udpHandles).toEqual({ connected: suite.baseline + 1, echoed: suite.baseline + 1 });
       // Every answer (the restarts' too) advertises that socket's port and no other, and every client's
       // selected pair reaches it.
-      expect(mux.answers).toHaveLength(CLIENTS + RESTARTING);
-      for (const answer of mux.answers) {
-        expect(udpCandidatePorts(answer).length).toBeGreaterThan(0);
-        expect(new Set(udpCandidatePorts(answer))).toEqual(new Set([mux.udpPort]));
-      }
+      expectAnswersOnMuxPort(mux, CLIENTS + RESTARTING);
       expect(result.selectedServerPorts).toEqual(Array(CLIENTS).fill(mux.udpPort));
       expect(mux.mux.stats().connections).toBeGreaterThanOrEqual(CLIENTS);
-      expect(guard.violations).toEqual([]);
+      expect(suite.guard.violations).toEqual([]);
 
       // Closing the peer connections empties the mux.
       await Promise.all([...mux.peers.values()].map((pc) => pc.close()));
@@ -189,10 +171,10 @@ describe("libwebrtc clients (@roamhq/wrtc) against a werift server", () => {
       expect(result.echoed).toEqual(Array(CLIENTS).fill(2 * MESSAGES));
       for (const client of clients.slice(0, RESTARTING)) expectRestarted(plain, client);
       // What the mux saves: without it, every peer connection binds a socket and advertises its own port.
-      expect(guard.binds).toHaveLength(CLIENTS);
-      expect(result.udpHandles.connected - baseline).toBe(CLIENTS);
+      expect(suite.guard.binds).toHaveLength(CLIENTS);
+      expect(result.udpHandles.connected - suite.baseline).toBe(CLIENTS);
       expect(new Set(plain.answers.flatMap(udpCandidatePorts)).size).toBe(CLIENTS);
-      expect(guard.violations).toEqual([]);
+      expect(suite.guard.violations).toEqual([]);
     }, explain);
   });
 });

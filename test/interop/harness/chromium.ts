@@ -6,7 +6,7 @@
  * http://127.0.0.1 (a secure context) calling getUserMedia once are what makes it offer 127.0.0.1.
  */
 import { existsSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 
 /** Debian's package; `.ci/run` installs it (`apt-get install -y chromium`). */
 export const CHROMIUM_PATH = process.env.UDPMUX_CHROMIUM ?? "/usr/bin/chromium";
@@ -40,4 +40,20 @@ export async function launchChromium(): Promise<Browser> {
     headless: true,
     timeout: 30_000,
   });
+}
+
+/**
+ * A new tab of `browser` whose console messages and page errors are appended to `log` (each prefixed with
+ * `name`, when given), for the failure report.
+ */
+export async function newLoggedPage(
+  browser: Browser,
+  log: string[],
+  { name, viewport }: { name?: string; viewport?: { width: number; height: number } } = {},
+): Promise<Page> {
+  const prefix = name === undefined ? "" : `${name} `;
+  const tab = await browser.newPage(viewport === undefined ? undefined : { viewport });
+  tab.on("console", (message) => log.push(`${prefix}${message.type()} ${message.text()}`));
+  tab.on("pageerror", (error) => log.push(`${prefix}pageerror ${error.stack ?? error.message}`));
+  return tab;
 }

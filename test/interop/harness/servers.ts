@@ -3,9 +3,15 @@
  * and plain werift peer connections with a socket each (the control that tells a werift quirk from a mux
  * bug).
  */
+import { expect } from "vitest";
 import { UDPMux } from "../../../src/index.js";
 import { attachUDPMux } from "../../../src/werift/index.js";
-import { type EchoServer, type EchoServerOptions, startEchoServer } from "./echo-server.js";
+import {
+  type EchoServer,
+  type EchoServerOptions,
+  startEchoServer,
+  udpCandidatePorts,
+} from "./echo-server.js";
 
 export interface InteropServer extends EchoServer {
   readonly kind: "udpmux" | "plain";
@@ -60,6 +66,24 @@ export async function startMuxServer(options: EchoServerOptions = {}): Promise<M
   }
 }
 
-export function isMuxServer(server: InteropServer | undefined): server is MuxServer {
-  return server?.kind === "udpmux";
+export function isMuxServer(server: EchoServer | undefined): server is MuxServer {
+  return (server as InteropServer | undefined)?.kind === "udpmux";
+}
+
+/** The server's side for a failure report: every peer's log, the mux's stats (if any), signaling errors. */
+export function describeServer(server: EchoServer | undefined): string[] {
+  return [
+    ...[...(server?.logs.keys() ?? [])].map((id) => server!.describe(id)),
+    ...(isMuxServer(server) ? [`mux stats: ${JSON.stringify(server.mux.stats())}`] : []),
+    ...(server?.errors ?? []).map((error) => `server signaling error: ${error.stack}`),
+  ];
+}
+
+/** `mux` sent `count` answers, each advertising UDP candidates on the mux's port and on no other. */
+export function expectAnswersOnMuxPort(mux: MuxServer, count: number): void {
+  expect(mux.answers).toHaveLength(count);
+  for (const answer of mux.answers) {
+    expect(udpCandidatePorts(answer).length).toBeGreaterThan(0);
+    expect(new Set(udpCandidatePorts(answer))).toEqual(new Set([mux.udpPort]));
+  }
 }
