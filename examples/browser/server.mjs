@@ -12,6 +12,7 @@ import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
+import { gathered, readBody } from "../lib/signaling.mjs";
 
 const PUBLIC = {
   "/": ["index.html", "text/html; charset=utf-8"],
@@ -47,16 +48,7 @@ export async function startBrowserExample({ host = "127.0.0.1", httpPort = 0, ud
     });
     await pc.setRemoteDescription({ type: "offer", sdp: offer });
     await pc.setLocalDescription(await pc.createAnswer());
-    if (pc.iceGatheringState !== "complete") {
-      await new Promise((resolve) => {
-        const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
-          if (state === "complete") {
-            unSubscribe();
-            resolve(undefined);
-          }
-        });
-      });
-    }
+    await gathered(pc);
     return pc.localDescription.sdp;
   }
 
@@ -71,12 +63,7 @@ export async function startBrowserExample({ host = "127.0.0.1", httpPort = 0, ud
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({ udpPort: port, peerConnections: peers.size, mux: mux.stats() }));
       } else if (req.method === "POST" && req.url === "/offer") {
-        let body = "";
-        for await (const chunk of req) {
-          body += chunk;
-          if (body.length > MAX_OFFER_BYTES) throw new Error(`offer larger than ${MAX_OFFER_BYTES} bytes`);
-        }
-        const sdp = await answer(JSON.parse(body).sdp);
+        const sdp = await answer(JSON.parse(await readBody(req, MAX_OFFER_BYTES)).sdp);
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sdp }));
       } else {
         res.writeHead(404).end();

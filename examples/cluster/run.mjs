@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
+import { gathered, postOffer } from "../lib/signaling.mjs";
 
 const WORKERS = 2;
 const PEERS = Number(process.env.PEERS ?? 20);
@@ -58,17 +59,6 @@ async function startCluster() {
   return { child, url, pids, exited };
 }
 
-function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
-      if (state !== "complete") return;
-      unSubscribe();
-      resolve();
-    });
-  });
-}
-
 /** UDP ports of the candidates in `sdp`. */
 function udpPorts(sdp) {
   return [...sdp.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ /gim)].map((m) => Number(m[1]));
@@ -88,13 +78,7 @@ async function connect(url, i) {
     const open = new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve()));
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    const res = await fetch(`${url}/offer`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ sdp: pc.localDescription.sdp }),
-    });
-    if (!res.ok) throw new Error(`pc ${i}: signaling: HTTP ${res.status} ${await res.text()}`);
-    const answer = await res.json();
+    const answer = await postOffer(`${url}/offer`, { sdp: pc.localDescription.sdp }, `pc ${i}`);
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     await open;
     const connectMs = performance.now() - started;

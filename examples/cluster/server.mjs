@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
+import { gathered, HttpError, readBody } from "../lib/signaling.mjs";
 
 /** Largest offer body accepted; an offer with a few candidates is about 1 KiB. */
 const MAX_OFFER_BYTES = 64 * 1024;
@@ -79,18 +80,6 @@ function parseOptions(argv) {
 // ---------------------------------------------------------------------------------------------------------
 // Worker: one UDPMux, the werift peer connections on it, and the IPC protocol with the primary.
 // ---------------------------------------------------------------------------------------------------------
-
-/** Resolves once `pc` has gathered (its local description then carries every candidate). */
-function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
-      if (state !== "complete") return;
-      unSubscribe();
-      resolve();
-    });
-  });
-}
 
 async function runWorker(options) {
   const index = Number(process.env.UDPMUX_CLUSTER_WORKER);
@@ -204,22 +193,6 @@ async function runWorker(options) {
 // Primary: the workers, least-loaded placement, HTTP signaling on 127.0.0.1.
 // ---------------------------------------------------------------------------------------------------------
 
-class HttpError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-async function readBody(req) {
-  let body = "";
-  for await (const chunk of req) {
-    body += chunk;
-    if (body.length > MAX_OFFER_BYTES) throw new HttpError(413, `offer larger than ${MAX_OFFER_BYTES} bytes`);
-  }
-  return body;
-}
-
 async function runPrimary(options) {
   /** Per worker index: its process, UDP port, last reported stats and the offers it has not answered. */
   const workers = [];
@@ -329,7 +302,7 @@ async function runPrimary(options) {
   async function handleOffer(req) {
     let body;
     try {
-      body = JSON.parse(await readBody(req));
+      body = JSON.parse(await readBody(req, MAX_OFFER_BYTES));
     } catch (error) {
       if (error instanceof HttpError) throw error;
       throw new HttpError(400, "the body must be JSON: { sdp } or { id, sdp }");

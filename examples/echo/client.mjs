@@ -15,7 +15,7 @@ import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
-import { gathered } from "./server.mjs";
+import { gathered, postOffer } from "../lib/signaling.mjs";
 
 const PING_INTERVAL_MS = 100;
 
@@ -33,14 +33,9 @@ async function connect(url, host, tcp) {
   const open = new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve()));
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
-  const res = await fetch(`${url}/offer`, {
-    method: "POST",
-    body: JSON.stringify({
-      sdp: tcp ? withoutUdpCandidates(pc.localDescription.sdp) : pc.localDescription.sdp,
-    }),
+  const { sdp } = await postOffer(`${url}/offer`, {
+    sdp: tcp ? withoutUdpCandidates(pc.localDescription.sdp) : pc.localDescription.sdp,
   });
-  if (!res.ok) throw new Error(`signaling: HTTP ${res.status} ${await res.text()}`);
-  const { sdp } = await res.json();
   await pc.setRemoteDescription({ type: "answer", sdp: tcp ? withoutUdpCandidates(sdp) : sdp });
   await open;
   return { pc, channel, mux };

@@ -11,21 +11,12 @@ import { pathToFileURL } from "node:url";
 import { TCPMux, UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
+import { gathered, readBody } from "../lib/signaling.mjs";
+
+export { gathered };
 
 /** Largest offer accepted; one with a few candidates is about 1 KiB. */
 const MAX_OFFER_BYTES = 64 * 1024;
-
-/** Resolves once `pc` has gathered (its local description then carries every candidate). */
-export function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
-      if (state !== "complete") return;
-      unSubscribe();
-      resolve();
-    });
-  });
-}
 
 /**
  * Starts the server: one UDPMux on `host:udpPort`, HTTP signaling on `host:httpPort` (0: any free port),
@@ -58,12 +49,7 @@ export async function startEchoServer({ host = "127.0.0.1", httpPort = 0, udpPor
   const server = http.createServer(async (req, res) => {
     try {
       if (req.method === "POST" && req.url === "/offer") {
-        let body = "";
-        for await (const chunk of req) {
-          body += chunk;
-          if (body.length > MAX_OFFER_BYTES) throw new Error(`offer larger than ${MAX_OFFER_BYTES} bytes`);
-        }
-        const sdp = await answer(JSON.parse(body).sdp);
+        const sdp = await answer(JSON.parse(await readBody(req, MAX_OFFER_BYTES)).sdp);
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sdp }));
       } else if (req.method === "GET" && req.url === "/stats") {
         res.writeHead(200, { "content-type": "application/json" });

@@ -14,6 +14,7 @@ import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
+import { gathered, HttpError, readBody } from "../lib/signaling.mjs";
 import { forwardMisroutedPli } from "./pli.mjs";
 
 const PUBLIC = {
@@ -25,26 +26,6 @@ const PUBLIC = {
 const MAX_OFFER_BYTES = 64 * 1024;
 /** Viewers per publisher: each one costs a copy of every packet. */
 const MAX_VIEWERS = 32;
-
-class HttpError extends Error {
-  /** @param {number} status @param {string} message */
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** Resolves once `pc` has gathered (its local description then carries every candidate). */
-function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const { unSubscribe } = pc.iceGatheringStateChange.subscribe((state) => {
-      if (state !== "complete") return;
-      unSubscribe();
-      resolve();
-    });
-  });
-}
 
 /**
  * Starts the example: one UDPMux on `host:udpPort`, an HTTP server on `host:httpPort` (0: any free port).
@@ -196,13 +177,7 @@ export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpP
       } else if (req.method === "GET" && url === "/stats") {
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(stats()));
       } else if (req.method === "POST" && (url === "/publish" || url === "/view")) {
-        let body = "";
-        for await (const chunk of req) {
-          body += chunk;
-          if (body.length > MAX_OFFER_BYTES)
-            throw new HttpError(413, `offer larger than ${MAX_OFFER_BYTES} bytes`);
-        }
-        const { sdp: offer } = JSON.parse(body);
+        const { sdp: offer } = JSON.parse(await readBody(req, MAX_OFFER_BYTES));
         const sdp = url === "/publish" ? await publish(offer) : await view(offer);
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sdp }));
       } else {
