@@ -201,9 +201,13 @@ describe("Chromium over ICE-TCP, every UDP datagram dropped", () => {
       `[tcp interop] plain werift iceUseTcp: ${ok}/${PEERS} peer connections echoed ${MESSAGES} messages ` +
         `(${opened} channels opened); failures: ${JSON.stringify(results.filter((r) => r.error).map((r) => r.error))}`,
     );
-    // Not asserted beyond being measured: werift's own ICE-TCP loses some (see internals.ts).
+    // The rate is measured, not asserted: werift's own ICE-TCP loses some, by chance (see internals.ts).
+    // What is asserted is what the control stands for: plain werift listens on a TCP port of its own for
+    // every peer connection — the ports a firewall would have to open, where the mux needs one.
     expect(results).toHaveLength(PEERS);
-    expect(ok / PEERS).toBeGreaterThanOrEqual(0);
-    expect(Number.isFinite(ok / PEERS)).toBe(true);
+    expect(plain.answers).toHaveLength(PEERS);
+    const ports = plain.answers.flatMap(passiveTcpPorts);
+    expect(ports).toHaveLength(PEERS);
+    expect(new Set(ports).size).toBe(PEERS);
   });
 });
