@@ -15,6 +15,7 @@ export default defineConfig({
     "load-clients": "bench/load-clients.ts",
     flood: "bench/flood.ts",
     "tcp-sender": "bench/tcp-sender.ts",
+    "tcp-e2e": "bench/tcp-e2e.ts",
     "scaling-client": "bench/scaling-client.ts",
   },
   outDir: "bench/.cache",

@@ -18,8 +18,8 @@ export const LOOPBACK_PC_CONFIG = {
  * A peer connection on its own sockets. `iceServers: []` is not enough: werift falls back to its STUN
  * default, so each ICE transport's `stunServer` is cleared as it is created.
  */
-export function loopbackPeerConnection(): RTCPeerConnection {
-  const pc = new RTCPeerConnection(LOOPBACK_PC_CONFIG);
+export function loopbackPeerConnection(extra: { iceUseTcp?: boolean } = {}): RTCPeerConnection {
+  const pc = new RTCPeerConnection({ ...LOOPBACK_PC_CONFIG, ...extra });
   const manager = (pc as unknown as { secureManager: { createTransport: (...a: unknown[]) => unknown } })
     .secureManager;
   const create = manager.createTransport;

@@ -7,6 +7,7 @@ import memory from "./memory.js";
 import parse from "./parse.js";
 import { firstContact, pull, push } from "./routing.js";
 import scaling from "./scaling.js";
+import tcpE2e from "./tcp-e2e.js";
 import tcpFrames from "./tcp-frames.js";
 
 export const SECTIONS: readonly Section<unknown>[] = [
@@ -19,5 +20,6 @@ export const SECTIONS: readonly Section<unknown>[] = [
   e2e,
   load,
   tcpFrames,
+  tcpE2e,
   scaling,
 ];
