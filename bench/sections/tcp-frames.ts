@@ -7,9 +7,11 @@ import { benchTcpFrames, type TcpFramesPoint } from "../tcp-frames.js";
 const SIZES = [100, 1200];
 
 /**
- * After a connection's first frame the mux's per-frame work is a conn's delivery (`'message'` with an rinfo),
- * the same at every frame size; the bare reader's is deframing plus the kernel's copy, which grows with the
- * size. At media sizes the mux must stay within 20 % of the bare reader's frame rate.
+ * After a connection's first frame the mux's per-frame work is a conn's delivery (`'message'` with an
+ * rinfo), the same at every frame size; the bare reader's is the kernel's copy plus deframing, which grows
+ * with the size. At media sizes the mux must keep ≥ 80 % of the bare reader's CPU-bound frame rate
+ * (bare CPU ÷ mux CPU per frame). Judged on CPU, not on the frames/s measured: with the sender on the same
+ * 2 cores, the wall-clock ratio swung 0.73–1.09 between consecutive runs here (printed, not judged).
  */
 const MIN_RATIO_MEDIA = 0.8;
 /**
@@ -26,14 +28,14 @@ export default section<TcpFramesPoint[]>({
     ...points
       .filter((p) => p.frameBytes >= 1000)
       .map((p) => {
-        const ratio = p.mux.framesPerSecond / p.bare.framesPerSecond;
+        const ratio = p.bare.cpuNsPerFrame / p.mux.cpuNsPerFrame;
         return {
-          name: `TCP frames/s through the mux ÷ bare socket, ${fmt(p.frameBytes)} B frames`,
+          name: `TCP CPU-bound frame rate, mux ÷ bare socket (bare CPU ÷ mux CPU per frame), ${fmt(p.frameBytes)} B frames`,
           target: `≥ ${MIN_RATIO_MEDIA}`,
           measured: fmt(ratio, 3),
           met: ratio >= MIN_RATIO_MEDIA,
           reason:
-            "media-sized frames: the kernel copy and deframing dominate; the mux's delivery must not cost more than a fifth of them",
+            "media-sized frames: the kernel copy and deframing dominate; the mux's delivery must not cost more than a fifth of them (CPU: wall-clock frames/s swings ±30 % with the sender on the same cores)",
         };
       }),
     ...points.map((p) => {
@@ -50,7 +52,7 @@ export default section<TcpFramesPoint[]>({
   ],
   render: (points) =>
     [
-      "TCP frames (RFC 4571) from a sender child process on one connection: a TCPMux conn in push mode vs a bare net.Socket with a FrameReader (medians)",
+      "TCP frames (RFC 4571) from a sender child process on one connection: a TCPMux conn in push mode vs a bare net.Socket with a FrameReader (medians; CPU = this process's per frame; frames/s swings ±30 % between runs)",
       table(
         [
           "frame B",
@@ -71,6 +73,7 @@ export default section<TcpFramesPoint[]>({
           fmt(p.bare.cpuNsPerFrame),
           fmt(p.mux.cpuNsPerFrame),
           fmt(p.mux.cpuNsPerFrame - p.bare.cpuNsPerFrame),
+          fmt(p.bare.cpuNsPerFrame / p.mux.cpuNsPerFrame, 3),
         ]),
       ),
     ].join("\n"),
