@@ -63,6 +63,7 @@ export default section<TcpFramesPoint[]>({
           "bare CPU ns",
           "mux CPU ns",
           "added ns",
+          "CPU bare/mux",
         ],
         points.map((p) => [
           fmt(p.frameBytes),
