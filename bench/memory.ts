@@ -16,7 +16,7 @@ import { getHeapSpaceStatistics } from "node:v8";
 import { UDPMux } from "../src/index.js";
 import { bindingRequest, LOOPBACK, MEDIA_BYTES, mediaDatagram, rinfo, ufrag } from "./lib/fixtures.js";
 import { connectedPcPair, type PcPair } from "./lib/pc.js";
-import { bindLoopback, closeSocket } from "./lib/socket.js";
+import { bindLoopback, bindMuxSocket, closeSocket } from "./lib/socket.js";
 import { median } from "./lib/stats.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -36,7 +36,7 @@ function heapAfterGc(): number {
 }
 
 async function heapPerConn(conns: number): Promise<number> {
-  const socket = await bindLoopback();
+  const socket = await bindMuxSocket();
   const mux = new UDPMux(socket, { maxConnections: conns });
   mux.start();
   const one = Buffer.from([0x80]);
@@ -85,7 +85,7 @@ async function allocation(): Promise<MemoryResult["allocBytesPerDatagram"]> {
     kept = { n: m.length }; // one small object per datagram: the control
   };
 
-  const socket = await bindLoopback();
+  const socket = await bindMuxSocket();
   const mux = new UDPMux(socket, { maxConnections: conns });
   mux.start();
   for (let k = 0; k < conns; k++) {

@@ -10,7 +10,7 @@ import type { Socket } from "node:dgram";
 import type { MuxedConnection } from "../src/index.js";
 import { UDPMux } from "../src/index.js";
 import { bindingRequest, LOOPBACK, MEDIA_BYTES, mediaDatagram, rinfo, ufrag } from "./lib/fixtures.js";
-import { bindLoopback, closeSocket } from "./lib/socket.js";
+import { bindLoopback, bindMuxSocket, closeSocket } from "./lib/socket.js";
 import { cpuNs, median } from "./lib/stats.js";
 
 /** Registered conns k use remote ports BASE_PORT + k. */
@@ -81,7 +81,7 @@ export async function muxWithConns(
   count: number,
   listen: boolean,
 ): Promise<{ mux: UDPMux; socket: Socket; conns: MuxedConnection[] }> {
-  const socket = await bindLoopback();
+  const socket = await bindMuxSocket();
   const mux = new UDPMux(socket, { maxConnections: Math.max(count, 10_000) });
   mux.start();
   const conns: MuxedConnection[] = [];
@@ -224,7 +224,7 @@ export async function benchFirstContact(quick: boolean): Promise<FirstContactRes
   const checks = Array.from({ length: perRound }, (_, k) => bindingRequest(ufrag(k, "n"), ufrag(k, "p")));
   const samples: number[] = [];
   for (let r = 0; r < rounds + 1; r++) {
-    const socket = await bindLoopback();
+    const socket = await bindMuxSocket();
     const mux = new UDPMux(socket);
     mux.start();
     let ns = 0;
