@@ -71,6 +71,11 @@
  *   second reply flight with fresh keys and can no longer decrypt Chromium's records (the data channel never
  *   opens). The adapter hands werift one frame per macrotask, in order (`tcp.ts`).
  * - Each agent listens on a new TCP port per host address (the adapter: none, the TCP mux's port).
+ * - werift never sets `TCP_NODELAY` on its ICE-TCP sockets: Nagle's algorithm delays small records
+ *   (measured: werift's own ICE-TCP echoes 11× slower than over UDP; forcing NODELAY raised it ~3.4×, the
+ *   rest is retransmissions). The TCP mux's sockets have `setNoDelay(true)`.
+ * - Plain werift 0.25.2 with `iceUseTcp`, given an offer with no candidate, fails ICE at once (the empty
+ *   check list bug above; attached agents wait for the peer's checks).
  * Left alone: on nomination werift closes the TCP connections of other pairs (`pruneTcpConnections` →
  * `pruneForSelection`, which walks `sockets`); mux-routed connections are not in `sockets`, so they stay
  * open until the agent closes (the TCP mux bounds them per ufrag). And werift 0.25.2's `onConnectionClosed`
