@@ -64,7 +64,7 @@ export const LOOPBACK_ICE_OPTIONS = {
 
 /**
  * A plain (unmuxed) werift agent gathering on 127.0.0.1 only, with werift's STUN default removed:
- * `stunServer: undefined` is not enough (werift falls back to stun.l.google.com), so the field is cleared
+ * `stunServer: undefined` is not enough (werift falls back to its public default, never contacted here), so the field is cleared
  * after construction.
  */
 export function plainAgent(create: AgentFactory, controlling: boolean): IceAgent {

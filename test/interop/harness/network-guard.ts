@@ -4,7 +4,7 @@
  * The interop clients (libwebrtc, Chromium) gather every interface address, so the suite refuses to run
  * unless the process sits in a network namespace that has only loopback (`unshare -n`). Inside the test
  * process, every `dgram` send and bind and every DNS lookup is recorded: a destination outside 127.0.0.0/8
- * and ::1, or any host name looked up (werift resolves its default `stun.l.google.com` with
+ * and ::1, or any host name looked up (werift would resolve its default public STUN server, never contacted here, with
  * `dns.promises.lookup` before sending), is a violation the suites assert to be absent.
  */
 import dgram from "node:dgram";

@@ -19,7 +19,7 @@ export interface InteropServer extends EchoServer {
 
 /**
  * Plain werift: every peer connection binds its own socket on 127.0.0.1. werift queries
- * stun.l.google.com even with `iceServers: []`, so each ICE agent's `stunServer` is cleared before it
+ * its default public STUN server even with `iceServers: []`, so each ICE agent's `stunServer` is cleared before it
  * gathers (the network guard would report the lookup otherwise).
  */
 export async function startPlainServer(options: EchoServerOptions = {}): Promise<InteropServer> {
