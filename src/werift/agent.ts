@@ -2,17 +2,18 @@
  * AgentBinding: one werift ICE `Connection` running on a UDPMux instead of sockets of its own.
  *
  * What it does to the agent instance (see `internals.ts` for why these are the seams):
- * 1. Routing follows the agent's live ufrags. `localUsername` and `localPassword` become accessors (on a
- *    prototype shared by every agent, see `fields.ts`), so every assignment — `restart()`, werift's
- *    credential inheritance, the caller — registers the new ufrag with the mux (`getConn(ufrag, addr, { password })`) at once. Old ufrags stay registered, because
- *    werift keeps answering checks for every ufrag in `userHistory`, up to {@link MAX_UFRAGS_PER_AGENT}.
- *    A ufrag another agent on the mux already owns is replaced by a fresh one before it is advertised.
+ * 1. Routing follows the agent's ufrags. werift assigns new credentials only in `restart()`, before its first
+ *    await: `restart` is wrapped, and the new ufrag is registered with the mux (`getConn(ufrag, addr,
+ *    { password })`) when it returns. Old ufrags stay registered, because werift keeps answering checks for
+ *    every ufrag in `userHistory`, up to {@link MAX_UFRAGS_PER_AGENT}. A ufrag another agent on the mux
+ *    already owns is replaced by a fresh one (in the agent's field too) before it is advertised. The fields
+ *    stay plain, so the agent keeps V8's fast properties (see `internals.ts`).
  * 2. Gathering: `getCandidatePromises` gathers on the first announced address of each IP family instead of
  *    the machine's interfaces, and `ensureProtocol` swaps the `StunProtocol`'s `connectionMade` (which would
  *    bind a socket) for one that installs a {@link MuxTransport}. The other announced addresses and the
  *    srflx candidates of `options.stunServers` are added as candidates of their own.
- * 3. `stunServer` is pinned to `undefined`: werift's own srflx gathering (and its stun.l.google.com
- *    default) never runs. TURN and TCP protocols are left alone, with their own sockets.
+ * 3. `stunServer` is set to `undefined` at attach and before every gather: werift's own srflx gathering
+ *    (and its public default) never runs. TURN and TCP protocols are left alone, with their own sockets.
  * 4. Close, both ways: `connection.close()` removes every ufrag (and with them every address and
  *    transaction) from the mux; a conn closed under the agent (the mux closing, `removeConnByUfrag`)
  *    closes the agent's target.

@@ -46,7 +46,7 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
     throw invalidArgType("mux", "a UDPMux", mux);
   }
   if (mux.closed) throw new MuxClosedError();
-  // before detection: an attached agent's fields are accessors and would not be recognised
+  // before detection: an attached agent's hooked methods and cleared stunServer would read as another agent
   if (isAttached(target)) throw alreadyAttached(target);
   const detected = detectTarget(target);
   const tcpMux = (options as { tcpMux?: { closed?: unknown } } | undefined)?.tcpMux;

@@ -238,7 +238,7 @@ export function checkConnection(value: unknown, name: string): asserts value is 
   if (value === null || typeof value !== "object") throw new UnsupportedWeriftError([name]);
   const c = value as Record<string, unknown>;
   const missing: string[] = [];
-  // Fields the adapter turns into accessors: they must be plain, reconfigurable own data properties.
+  // Fields the adapter reads and assigns: plain own data properties (strings for the credentials).
   for (const field of ["localUsername", "localPassword"] as const) {
     const d = Object.getOwnPropertyDescriptor(c, field);
     if (d === undefined || !d.configurable || !("value" in d) || typeof d.value !== "string") {
