@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
-import { gathered, readBody } from "../lib/signaling.mjs";
+import { closeExample, gathered, readBody } from "../lib/signaling.mjs";
 
 const PUBLIC = {
   "/": ["index.html", "text/html; charset=utf-8"],
@@ -83,13 +83,7 @@ export async function startBrowserExample({ host = "127.0.0.1", httpPort = 0, ud
     udpPort: mux.getListenAddresses()[0].port,
     mux,
     peers,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await Promise.all([...peers].map((pc) => pc.close()));
-      peers.clear();
-      await mux.close();
-    },
+    close: () => closeExample(server, peers, mux),
   };
 }
 

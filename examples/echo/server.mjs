@@ -11,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { TCPMux, UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
-import { gathered, readBody } from "../lib/signaling.mjs";
+import { closeExample, gathered, readBody } from "../lib/signaling.mjs";
 
 export { gathered };
 
@@ -73,13 +73,7 @@ export async function startEchoServer({ host = "127.0.0.1", httpPort = 0, udpPor
     mux,
     tcpMux,
     peers,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await Promise.all([...peers].map((pc) => pc.close()));
-      await mux.close();
-      await tcpMux?.close();
-    },
+    close: () => closeExample(server, peers, mux, tcpMux),
   };
 }
 

@@ -56,3 +56,18 @@ export async function postOffer(url, offer, name) {
     );
   return res.json();
 }
+
+/**
+ * Stop an example server in order: the HTTP signaling (open connections too), then every peer connection,
+ * then the muxes (the last: closing a mux first would close its peer connections under them).
+ * @param {import("node:http").Server} server
+ * @param {Set<{ close(): Promise<void> }>} peers
+ * @param {...({ close(): Promise<void> } | undefined)} muxes
+ */
+export async function closeExample(server, peers, ...muxes) {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await Promise.all([...peers].map((pc) => pc.close()));
+  peers.clear();
+  for (const mux of muxes) await mux?.close();
+}

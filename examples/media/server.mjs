@@ -14,7 +14,7 @@ import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
-import { gathered, HttpError, readBody } from "../lib/signaling.mjs";
+import { closeExample, gathered, HttpError, readBody } from "../lib/signaling.mjs";
 import { forwardMisroutedPli } from "./pli.mjs";
 
 const PUBLIC = {
@@ -203,13 +203,7 @@ export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpP
       return publisher?.pc;
     },
     stats,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await Promise.all([...peers].map((pc) => pc.close()));
-      peers.clear();
-      await mux.close();
-    },
+    close: () => closeExample(server, peers, mux),
   };
 }
 

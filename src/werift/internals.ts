@@ -18,7 +18,7 @@
  *   the object in V8's dictionary mode on Node 22 and 24 (V8 12+ normalizes on any delete): ~3 KiB more
  *   per agent and slower property access in every werift method.
  * - `Connection.stunServer` is a plain field that the constructor (werift-ice, werift 0.24) and
- *   `applyStunTurnServersFromOptions()` (werift 0.25) set to `stun.l.google.com:19302` when no STUN server is
+ *   `applyStunTurnServersFromOptions()` (werift 0.25) set to `stun.l.google.com:19302` (never contacted by attached agents) when no STUN server is
  *   configured; the adapter pins it to `undefined`.
  * - `RTCPeerConnection.secureManager.createTransport()` makes every ICE transport of a peer connection; the
  *   adapter wraps it per instance.

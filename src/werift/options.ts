@@ -31,7 +31,7 @@ export interface AttachUDPMuxOptions {
   /**
    * STUN servers to learn server-reflexive candidates from, queried through the mux's socket with
    * `mux.getXorMappedAddress()` (one request per server per cache period, shared by every agent). werift's
-   * own STUN gathering (its `stun.l.google.com` default and any STUN entry of `iceServers`) is always off
+   * own STUN gathering (its public default, never contacted, and any STUN entry of `iceServers`) is always off
    * for attached agents: no STUN server is contacted unless it is listed here.
    * @default []
    */

@@ -65,7 +65,7 @@ describe.each(ICE_FLAVORS)("$name agent on a UDPMux", ({ create }) => {
     expect(b.nominated?.remoteAddr).toEqual(["127.0.0.1", port]);
     expect(await roundTrip(a, b, "a→b")).toBe("a→b");
     expect(await roundTrip(b, a, "b→a")).toBe("b→a");
-    expect(a.stunServer).toBeUndefined(); // werift's stun.l.google.com default is pinned off
+    expect(a.stunServer).toBeUndefined(); // werift's public STUN default is pinned off: never contacted
   });
 
   it("the plain side can be the controlling one", async () => {
