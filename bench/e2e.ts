@@ -25,7 +25,7 @@ export interface E2eRun {
   cpuNsPerEcho: number;
 }
 
-/** An agent on its own socket, with werift's STUN default (stun.l.google.com) removed. */
+/** An agent on its own socket, with werift's public STUN default removed: never contacted. */
 function ownAgent(controlling: boolean): Connection {
   const agent = new Connection(controlling, { ...LOOPBACK_ICE_OPTIONS });
   agent.stunServer = undefined;

@@ -1,6 +1,6 @@
 /**
  * werift RTCPeerConnections for the benchmarks: loopback-only host candidates and no STUN server (werift
- * silently defaults to stun.l.google.com), as test/werift/helpers.ts does for the tests.
+ * silently defaults to a public one, never contacted here), as test/werift/helpers.ts does for the tests.
  */
 import type { RTCDataChannel } from "werift";
 import { RTCPeerConnection } from "werift";

@@ -112,7 +112,7 @@ async function runWorker(options) {
     let pc = sessions.get(id);
     if (pc === undefined) {
       // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection. attachUDPMux pins
-      // werift's STUN server to none (plain werift would ask stun.l.google.com).
+      // werift's STUN server to none (plain werift would ask its public default; never contacted here).
       pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
       const created = pc;
       sessions.set(id, created);

@@ -4,7 +4,7 @@
 // Each client peer connection gets a UDPMux of its own (its own port): between two muxes, every session
 // would share one 5-tuple (client port ↔ server port), and DTLS/SCTP packets carry no ufrag to tell the
 // sessions apart. A mux serves many remote peers, each from its own address. (Attached agents also never
-// query a STUN server nobody configured — plain werift would ask stun.l.google.com.)
+// query a STUN server nobody configured — plain werift would ask its public default, which these examples never contact.)
 //
 //   node examples/echo/client.mjs http://127.0.0.1:8080 [peers] [seconds] [--tcp]
 //

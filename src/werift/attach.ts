@@ -23,7 +23,7 @@ const REQUIRED_BUNDLE_POLICY = "max-bundle";
  * own is bound for UDP. Call it right after creating the agent — before `gatherCandidates()`, or for an
  * `RTCPeerConnection` before `setLocalDescription()`.
  *
- * - werift's own STUN gathering is turned off (its `stun.l.google.com` default and any STUN entry of
+ * - werift's own STUN gathering is turned off (its public default, never contacted, and any STUN entry of
  *   `iceServers`); srflx candidates come only from `options.stunServers`. TURN keeps its own sockets.
  * - Closing the agent (or the peer connection) removes it from the mux; closing the mux closes the agent
  *   (or the peer connection).
