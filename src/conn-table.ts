@@ -9,8 +9,10 @@
  */
 import type { Family } from "./address.js";
 import { ConnectionLimitError, invalidArgType, MuxClosedError } from "./errors.js";
+import { verifyFingerprint, verifyMessageIntegrity } from "./integrity.js";
 import type { DropReason, MuxedConnection } from "./muxed-connection.js";
 import { BoundedQueue } from "./queue.js";
+import type { BindingRequest } from "./stun.js";
 import {
   validateIpAddress,
   validateObject,
@@ -36,6 +38,7 @@ export interface ConnRecord {
   readonly conn: MuxedConnection;
   /** Claimed by `getConn()` or `accept()`; unclaimed conns expire after `acceptTimeoutMs`. */
   claimed: boolean;
+  /** On the monotonic clock (`clock.ts`), as `expire()`'s `now`: a wall-clock step moves no expiry. */
   readonly createdAt: number;
 }
 
@@ -44,6 +47,14 @@ export interface ConnTableLimits {
   readonly acceptQueueSize: number;
   readonly acceptTimeoutMs: number;
 }
+
+/**
+ * What {@link ConnTable.admitCheck} decided: the record a check goes to — `verified` when its
+ * MESSAGE-INTEGRITY held against the conn's password, `candidate` when it was first contact — or why not.
+ */
+export type Admission<R> =
+  | { readonly record: R; readonly verified: boolean; readonly candidate: Candidate | undefined }
+  | DropReason;
 
 interface PendingCandidate<R> {
   readonly candidate: Candidate;
@@ -158,6 +169,39 @@ export class ConnTable<R extends ConnRecord> {
     return undefined;
   }
 
+  /**
+   * The admission of a parsed connectivity check from `from`, the same for every transport: its
+   * FINGERPRINT must hold (RFC 5389 §15.5); a check for a conn with a password must carry a valid
+   * MESSAGE-INTEGRITY (RFC 8445 §7.3); a check for an unknown ufrag is first contact, which makes an
+   * unclaimed record and a candidate for `accept()` when the bounds allow. Returns the record with whether
+   * the check was verified (and the candidate to {@link offer} once the transport has routed the check), or
+   * why the check is dropped. Nothing is allocated before the check passed.
+   */
+  admitCheck(
+    msg: Uint8Array,
+    req: BindingRequest,
+    from: Omit<Candidate, "localUfrag" | "remoteUfrag">,
+  ): Admission<R> {
+    if (!verifyFingerprint(msg, req)) return "integrity-failed";
+    const record = this.byUfrag(req.localUfrag, from.family);
+    if (record !== undefined) {
+      const password = record.conn.password;
+      if (password === undefined) return { record, verified: false, candidate: undefined };
+      if (!verifyMessageIntegrity(msg, req, password)) return "integrity-failed";
+      return { record, verified: true, candidate: undefined };
+    }
+    const refused = this.refuseFirstContact();
+    if (refused !== undefined) return refused;
+    const candidate: Candidate = {
+      localUfrag: req.localUfrag,
+      remoteUfrag: req.remoteUfrag,
+      address: from.address,
+      port: from.port,
+      family: from.family,
+    };
+    return { record: this.createUnclaimed(req.localUfrag, from.family), verified: false, candidate };
+  }
+
   /** A new unclaimed record, for a first contact {@link refuseFirstContact} admitted. */
   createUnclaimed(localUfrag: string, family: Family): R {
     return this.#create(localUfrag, family);
@@ -184,10 +228,15 @@ export class ConnTable<R extends ConnRecord> {
     return enqueueWaiter(this.#acceptWaiters, signal);
   }
 
+  /**
+   * `record` is the application's now (`getConn()` or `accept()`): it no longer expires, and its candidate,
+   * if still waiting, leaves the accept queue — `accept()` never yields a conn someone already holds.
+   */
   claim(record: R): void {
     if (record.claimed) return;
     record.claimed = true;
     this.#unclaimed.delete(record);
+    if (this.#acceptQueue.length > 0) this.#acceptQueue.removeWhere((p) => p.record === record);
   }
 
   /** Forget `conn`'s record everywhere: ufrag, unclaimed set, waiting candidate. Returns it, if it was here. */

@@ -10,9 +10,11 @@
  * | `ERR_STUN_TIMEOUT` | {@link StunTimeoutError} | no answer from a STUN server within `timeoutMs` |
  * | `ERR_STUN_ERROR_RESPONSE` | {@link StunErrorResponseError} | a STUN server answered with an error response |
  * | `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` | `TypeError` | a bad argument (Node's own codes) |
+ * | `ERR_OUT_OF_RANGE` | `RangeError` | a number outside its range, e.g. a `*Ms` option a timer can't hold |
  *
  * Every class here (and in `udpmux/werift`) extends {@link UdpmuxError}, so a caller can catch the library's
- * errors as a family and still switch on `code`. Argument errors stay `TypeError`s with Node's codes.
+ * errors as a family and still switch on `code`. Argument errors stay `TypeError`s / `RangeError`s with
+ * Node's codes.
  */
 
 /** The base of every error the library defines: `err instanceof UdpmuxError`, then switch on `err.code`. */
@@ -113,4 +115,16 @@ export function invalidArgType(name: string, expected: string, value: unknown): 
 /** A `TypeError` with Node's `ERR_INVALID_ARG_VALUE` code: the type is right, the value is not. */
 export function invalidArgValue(name: string, expected: string, value: unknown): TypeError {
   return argError("ERR_INVALID_ARG_VALUE", name, expected, value);
+}
+
+/**
+ * A `RangeError` with Node's `ERR_OUT_OF_RANGE` code: a number, but not one of `range` (e.g. "an integer
+ * from 1 to 2147483647").
+ */
+export function outOfRange(name: string, range: string, value: number): RangeError {
+  const err = new RangeError(`Expected \`${name}\` to be ${range}, got ${describe(value)}`) as RangeError & {
+    code: "ERR_OUT_OF_RANGE";
+  };
+  err.code = "ERR_OUT_OF_RANGE";
+  return err;
 }

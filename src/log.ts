@@ -3,6 +3,7 @@
  * through {@link RateLimitedLog}, so a flood can't flood the log too. Packet contents are never logged.
  */
 import createDebug from "debug";
+import * as clock from "./clock.js";
 
 export const log = createDebug("udpmux");
 export const connLog = createDebug("udpmux:conn");
@@ -21,7 +22,7 @@ export class RateLimitedLog {
 
   log(format: string, ...args: unknown[]): void {
     if (!this.logger.enabled) return;
-    const now = Date.now();
+    const now = clock.now();
     if (now - this.#windowStart >= 1000) {
       if (this.#suppressed > 0) this.logger("%d similar lines suppressed", this.#suppressed);
       this.#windowStart = now;

@@ -26,12 +26,12 @@ import { EventEmitter, once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family, RemoteInfo } from "./address.js";
-import { AddressMap, canonicalAddress, canonicalRemote, familyOf, isWildcard } from "./address.js";
+import { AddressMap, canonicalAddress, canonicalRemote, familyOf, isWildcard, sourceKey } from "./address.js";
+import * as clock from "./clock.js";
 import { type Candidate, type ConnRecord, ConnTable } from "./conn-table.js";
 import { type CounterStats, Counters } from "./counters.js";
 import { invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
 import type { IceMux } from "./ice-mux.js";
-import { verifyFingerprint, verifyMessageIntegrity } from "./integrity.js";
 import { KernelDropCounter } from "./kernel-drops.js";
 import { connLog, log, RateLimitedLog } from "./log.js";
 import type { ConnHost, DropReason, SendCallback } from "./muxed-connection.js";
@@ -61,6 +61,7 @@ import {
   validatePort,
   validatePositiveInteger,
   validateSignal,
+  validateTimeout,
 } from "./validate.js";
 import { iterateUntil } from "./waiters.js";
 import { XorMappedAddressClient } from "./xor-mapped.js";
@@ -84,6 +85,10 @@ export interface UDPMuxStats extends CounterStats {
    * Datagrams the kernel dropped at the socket since the mux was made, because its receive buffer was full:
    * they never reached the mux and are not in `received`. `undefined` where the platform can't tell
    * (Linux counts them per socket in `/proc/net/udp{,6}`).
+   *
+   * As of the last read of that file, never read by `stats()` itself: every `kernelDropsIntervalMs` (1 s)
+   * from `start()`, or on demand with {@link UDPMux.refreshKernelDrops}. The first read begins when the mux
+   * is made and is where counting starts; until it completes (within milliseconds), 0.
    */
   kernelDrops: number | undefined;
   /** Datagrams the `onUnrouted` handler took (returned `true` for): not in `dropped`. */
@@ -147,6 +152,11 @@ interface Association {
   readonly port: number;
   strength: typeof WEAK | typeof STRONG;
   /**
+   * Made by an unverified check (not by the conn's own send): what a peer that merely knows or guesses the
+   * ufrag can create, dropped when the conn gets its first password.
+   */
+  readonly byCheck: boolean;
+  /**
    * Coarse time of the association's creation or of the last verified check from it to its owner. Only
    * verified checks count: any datagram from a spoofed source would otherwise keep an address "busy".
    */
@@ -192,8 +202,11 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
   #closing: Promise<void> | undefined;
   #socketClosed = false;
   #sweepTimer: NodeJS.Timeout | undefined;
-  /** Coarse clock (ms), refreshed every sweep: the hot path reads a field, not the system clock. */
-  #now = Date.now();
+  /**
+   * Coarse clock (monotonic ms, `clock.ts`), refreshed every sweep: the hot path reads a field, not a clock,
+   * and a wall-clock step moves no expiry.
+   */
+  #now = clock.now();
 
   readonly #counters = new Counters();
   #lastRecvBufferSize = 0;
@@ -268,9 +281,17 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       this.#options.xorMappedAddressTtlMs,
     );
     this.#stunResponder = this.#options.serveStun
-      ? new StunResponder(this.#options.maxStunResponsesPerSecond)
+      ? new StunResponder(
+          this.#options.maxStunResponsesPerSecond,
+          this.#options.maxStunResponsesPerSecondPerSource,
+          this.#now,
+        )
       : undefined;
-    this.#kernelDrops = new KernelDropCounter(this.#socketFamily, bound.port);
+    this.#kernelDrops = new KernelDropCounter(
+      this.#socketFamily,
+      bound.port,
+      this.#options.kernelDropsIntervalMs,
+    );
     this.#recvBufferSize();
     if (!UDPMux.#sized.has(socket)) checkCallerRecvBuffer(socket);
     socket.on("error", this.#onSocketError);
@@ -288,6 +309,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     this.#socket.on("message", this.#onMessage);
     this.#sweepTimer = setInterval(this.#sweep, SWEEP_INTERVAL_MS);
     this.#sweepTimer.unref();
+    this.#kernelDrops.start();
   }
 
   /** The socket's address (one entry; a wildcard bind reports the wildcard). */
@@ -338,7 +360,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       validatePort(server.port, "server.port");
       const signal = validateSignal(options);
       const { timeoutMs = 5000 } = options;
-      validatePositiveInteger(timeoutMs, "timeoutMs");
+      validateTimeout(timeoutMs, "timeoutMs");
       if (this.#closed) throw new MuxClosedError();
       return this.#stun.get(address, server.port, timeoutMs, signal);
     } catch (err) {
@@ -362,8 +384,23 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
   }
 
   /**
+   * Read the kernel's drop count now (asynchronously: one read of `/proc/net/udp{,6}` in flight at a time,
+   * begun after this call) and resolve with it; `stats().kernelDrops` shows it from then on. Between calls
+   * it is refreshed every `kernelDropsIntervalMs`. `undefined` where the platform can't tell; after
+   * `close()`, the last count read. Rejects only with `signal.reason` (or a `TypeError` for a bad argument).
+   */
+  refreshKernelDrops(options?: { signal?: AbortSignal }): Promise<number | undefined> {
+    try {
+      return this.#kernelDrops.refresh(validateSignal(options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
    * Close every conn (each emits `'close'`), reject pending accepts and STUN queries with `ERR_MUX_CLOSED`,
-   * clear every map and timer, and close the socket if the mux owns it. Idempotent.
+   * clear every map and timer, and close the socket if the mux owns it. Idempotent. Resolves once a
+   * `kernelDrops` read in flight has stopped (at its next page), possibly a loop turn after the rejections.
    */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown(undefined);
@@ -410,36 +447,20 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     this.#unrouted(dropReason(msg), msg, src);
   }
 
-  /** Step 1: a parsed Binding Request. Validated before anything is looked up or allocated. */
+  /**
+   * Step 1: a parsed Binding Request, admitted as every transport admits one (`ConnTable.admitCheck`:
+   * FINGERPRINT, MESSAGE-INTEGRITY for a conn with a password, first contact within bounds); then the
+   * address (or the hairpin link) is associated and the check delivered. A first contact's candidate is
+   * queued for `accept()` after its check was delivered, so the conn's reader finds it.
+   */
   #routeCheck(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: UdpConnRecord | undefined): void {
-    if (!verifyFingerprint(msg, req)) return this.#unrouted("integrity-failed", msg, src); // RFC 5389 §15.5
-    const record = this.#conns.byUfrag(req.localUfrag, src.family);
-    if (record === undefined) return this.#firstContact(msg, src, req, hairpin);
-    const password = record.conn.password;
-    if (password !== undefined && !verifyMessageIntegrity(msg, req, password)) {
-      return this.#unrouted("integrity-failed", msg, src);
-    }
+    const admitted = this.#conns.admitCheck(msg, req, src);
+    if (typeof admitted === "string") return this.#unrouted(admitted, msg, src);
+    const { record, verified, candidate } = admitted;
     if (hairpin !== undefined) this.#link(hairpin, record);
-    else this.#associateByCheck(record, src, password !== undefined);
+    else this.#associateByCheck(record, src, verified);
     this.#deliver(record, msg, src);
-  }
-
-  /** A check for a ufrag nobody has: a new peer. Create its conn and queue it for `accept()`. */
-  #firstContact(msg: Buffer, src: RemoteInfo, req: BindingRequest, hairpin: UdpConnRecord | undefined): void {
-    const refused = this.#conns.refuseFirstContact();
-    if (refused !== undefined) return this.#unrouted(refused, msg, src);
-    const record = this.#conns.createUnclaimed(req.localUfrag, src.family);
-    if (hairpin !== undefined) this.#link(hairpin, record);
-    else this.#associateByCheck(record, src, false);
-    this.#deliver(record, msg, src); // kept for the conn's reader, not dropped
-    const candidate: Candidate = {
-      localUfrag: req.localUfrag,
-      remoteUfrag: req.remoteUfrag,
-      address: src.address,
-      port: src.port,
-      family: src.family,
-    };
-    this.#conns.offer(record, candidate);
+    if (candidate !== undefined) this.#conns.offer(record, candidate);
   }
 
   /**
@@ -450,7 +471,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
   #associateByCheck(record: UdpConnRecord, src: RemoteInfo, verified: boolean): void {
     const existing = this.#addresses.get(src.address, src.port);
     if (existing === undefined) {
-      this.#addAssociation(record, src.address, src.port, verified ? STRONG : WEAK);
+      this.#addAssociation(record, src.address, src.port, verified ? STRONG : WEAK, !verified);
       return;
     }
     if (existing.owner === record) {
@@ -464,7 +485,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     if (existing.strength === STRONG && this.#now - existing.lastSeen < this.#options.addressIdleMs) return;
     if (record.addresses.length >= this.#options.maxAddressesPerUfrag) return;
     this.#unassociate(existing);
-    this.#addAssociation(record, src.address, src.port, STRONG);
+    this.#addAssociation(record, src.address, src.port, STRONG, false);
   }
 
   #unassociate(association: Association): void {
@@ -478,6 +499,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     address: string,
     port: number,
     strength: Association["strength"],
+    byCheck: boolean,
   ): Association | undefined {
     if (record.addresses.length >= this.#options.maxAddressesPerUfrag) return undefined;
     const association: Association = {
@@ -486,6 +508,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       address,
       port,
       strength,
+      byCheck,
       lastSeen: this.#now,
     };
     record.addresses.push(association);
@@ -533,9 +556,11 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     this.#dropLog.log("drop (%s) from %s:%d", reason, src.address, src.port);
   }
 
-  /** Step 1b: a STUN server query; answered within the rate limit (see `stun-server.ts`). */
+  /** Step 1b: a STUN server query; answered within its source's and the total rate (see `stun-server.ts`). */
   #serveStun(msg: Buffer, src: RemoteInfo): void {
-    if (!this.#stunResponder!.take(this.#now)) return this.#drop("stun-rate-limited", src);
+    if (!this.#stunResponder!.take(sourceKey(src.address), this.#now)) {
+      return this.#drop("stun-rate-limited", src);
+    }
     const answer = encodeBindingSuccess(msg, src.address, src.port, src.family);
     this.#rawSend(answer, src.address, src.port).catch((err: unknown) => {
       this.#dropLog.log("STUN answer to %s:%d failed: %O", src.address, src.port, err);
@@ -560,7 +585,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     // Associated (and the transaction recorded) before the send, so that an answer can't beat it back.
     const created =
       associate && this.#addresses.get(address, port) === undefined
-        ? this.#addAssociation(record, address, port, WEAK)
+        ? this.#addAssociation(record, address, port, WEAK, false)
         : undefined;
     const sent = this.#rawSend(data, address, port);
     if (created === undefined && transaction === undefined) return sent; // the common case: nothing to undo
@@ -708,7 +733,22 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     countDelivered: () => this.#countDelivered(),
     countDropped: (reason, count) => this.#countDropped(reason, count),
     logListenerError: (ufrag, err) => this.#listenerLog.log("ufrag %s: a listener threw: %O", ufrag, err),
+    setPaused: () => {}, // a datagram socket has no per-peer reading to pause
+    queueShrunk: () => {},
+    dropUnverified: (conn) => this.#dropUnverified(conn),
   }))(this);
+
+  /**
+   * `conn` got its first password: the addresses unverified checks gave it go (the conn's own sends keep
+   * theirs; see `MuxedConnection.setPassword`).
+   */
+  #dropUnverified(conn: MuxedConnection): void {
+    const record = this.#conns.get(conn);
+    if (record === undefined) return;
+    for (const a of [...record.addresses]) {
+      if (a.strength === WEAK && a.byCheck) this.#unassociate(a);
+    }
+  }
 
   #localAddress(family: Family): AddressInfo {
     const { address, port } = this.#socket.address();
@@ -739,7 +779,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
   // ---- time and lifecycle --------------------------------------------------------------------------
 
   readonly #sweep = (): void => {
-    const now = Date.now();
+    const now = clock.now();
     this.#now = now;
     for (const [key, tx] of this.#transactions) {
       if (tx.expiresAt > now) break; // insertion order is expiry order
@@ -750,6 +790,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       record.conn.closeDropping("expired"); // releases it, and its waiting candidate
     });
     this.#stun.sweep(now);
+    this.#stunResponder?.sweep(now);
   };
 
   readonly #onSocketError = (err: Error): void => {
@@ -768,6 +809,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     this.#closed = true;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
+    const kernelDropsRead = this.#kernelDrops.close(); // stops its timer; a read in flight is awaited below
     this.#socket.off("message", this.#onMessage);
     const err = new MuxClosedError(cause === undefined ? undefined : { cause });
     this.#conns.closeAccepts(err);
@@ -791,6 +833,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
       for (const fail of this.#pendingSends) fail(err);
       this.#pendingSends.clear();
     }
+    await kernelDropsRead; // no file read outlives close(); one in flight stops at its next 4 KiB page
     this.#socket.off("error", this.#onSocketError);
     this.#socket.off("close", this.#onSocketClose);
     this.emit("close");

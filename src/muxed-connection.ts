@@ -46,6 +46,20 @@ export interface ConnHost {
   countDropped(reason: DropReason, count?: number): void;
   /** Log a throwing user listener (rate-limited: a peer's datagrams trigger it). */
   logListenerError(ufrag: string, err: unknown): void;
+  /**
+   * Flow control: stop (`true`) or resume (`false`) reading the transport link from `address:port` on the
+   * conn's behalf. A stream transport (TCP) pauses the socket, so the peer's sender is slowed by TCP flow
+   * control; a datagram transport has nothing to pause and ignores it.
+   */
+  setPaused(conn: MuxedConnection, address: string, port: number, paused: boolean): void;
+  /** The pull queue gave up a packet (a reader took it): a transport that paused for it may resume. */
+  queueShrunk(conn: MuxedConnection): void;
+  /**
+   * The conn was given its first password: everything unauthenticated first contact put in it (besides the
+   * queued packets, which the conn drops itself) must go — weak associations made by unverified checks,
+   * connections whose check was not verified. Counted by the host.
+   */
+  dropUnverified(conn: MuxedConnection): void;
 }
 
 /**
@@ -69,8 +83,18 @@ export type DropReason =
   | "stun-rate-limited"
   /** TCP: a connection's first frame was STUN but not a Binding Request. */
   | "not-a-check"
-  /** TCP: the conn already holds `maxAddressesPerUfrag` TCP connections. */
-  | "address-cap";
+  /** TCP: the conn already holds `maxAddressesPerUfrag` TCP connections (one, while nobody claimed it). */
+  | "address-cap"
+  /** TCP: `maxTcpConnections` TCP connections were routed already. */
+  | "connection-limit"
+  /** TCP: `maxUnverifiedPerAddress` unverified connections from the same source were routed already. */
+  | "unverified-limit"
+  /**
+   * Put in the conn by unauthenticated first contact, and dropped when the conn was given a password
+   * (claimed with one, or `setPassword`) before anything of it was delivered: a check for a ufrag the
+   * sender could only guess (squatting).
+   */
+  | "unverified";
 
 type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
 
@@ -92,6 +116,8 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   readonly #maxQueued: number;
   /** Pending `readFrom()` calls; made by the first one (a conn read in push mode never needs it). */
   #readers: Set<Waiter<Packet>> | undefined;
+  /** Bytes of the datagrams in {@link #queue}. */
+  #queuedBytes = 0;
   #closed = false;
   #flushScheduled = false;
   #password: string | undefined;
@@ -190,7 +216,59 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
    * for this conn from now on; unsigned or badly signed checks are dropped (`integrity-failed`).
    */
   setPassword(password: string): void {
+    const first = this.#password === undefined;
     this.#password = validatePassword(password, "password");
+    if (first && !this.#closed) this.#dropUnverified();
+  }
+
+  /**
+   * Before its first password the conn took whatever checked in for its ufrag, signed or not; from now on
+   * only verified checks count. What came before is dropped, not delivered: a peer that guessed (or
+   * squatted) the ufrag first must not reach the agent it belongs to.
+   */
+  #dropUnverified(): void {
+    const queue = this.#queue;
+    if (queue !== undefined && queue.length > 0) {
+      const dropped = queue.drain().length;
+      this.#queuedBytes = 0;
+      this.#host.countDropped("unverified", dropped);
+      this.#host.queueShrunk(this);
+    }
+    this.#host.dropUnverified(this);
+  }
+
+  /**
+   * Bytes waiting in the pull queue (for a transport's flow control).
+   * @internal
+   */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /**
+   * Packets waiting in the pull queue.
+   * @internal
+   */
+  get queuedPackets(): number {
+    return this.#queue?.length ?? 0;
+  }
+
+  /**
+   * Flow control for a consumer that queues what it receives (the werift adapter's ICE-TCP side): stop
+   * reading what `address:port` sends on this conn until {@link resumeFrom}. On TCP the mux stops reading
+   * that connection (and frames already read wait, bounded, in the mux); on UDP it does nothing.
+   * @internal
+   */
+  pauseFrom(address: string, port: number): void {
+    if (!this.#closed) this.#host.setPaused(this, address, port, true);
+  }
+
+  /**
+   * Undo {@link pauseFrom}.
+   * @internal
+   */
+  resumeFrom(address: string, port: number): void {
+    if (!this.#closed) this.#host.setPaused(this, address, port, false);
   }
 
   /**
@@ -220,7 +298,18 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
       }
     }
     this.#queue ??= new BoundedQueue(this.#maxQueued);
-    if (!this.#queue.push({ data, rinfo })) this.#host.countDropped("queue-full");
+    if (this.#queue.push({ data, rinfo })) this.#queuedBytes += data.length;
+    else this.#host.countDropped("queue-full");
+  }
+
+  /** The oldest queued datagram, taken out of the queue (and its bytes out of the count). */
+  #shiftQueued(): QueuedPacket | undefined {
+    const item = this.#queue?.shift();
+    if (item !== undefined) {
+      this.#queuedBytes -= item.data.length;
+      this.#host.queueShrunk(this);
+    }
+    return item;
   }
 
   /** Emit one datagram; `false` when nobody listens. A throwing listener is logged, never fatal to routing. */
@@ -261,7 +350,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
       this.#flushScheduled = false;
       const queue = this.#queue;
       while (queue !== undefined && queue.length > 0 && this.listenerCount("message") > 0) {
-        const item = queue.shift()!;
+        const item = this.#shiftQueued()!;
         this.#emitMessage(item.data, item.rinfo);
       }
     });
@@ -276,7 +365,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
       return Promise.reject(err);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const queued = this.#queue?.shift();
+    const queued = this.#shiftQueued();
     if (queued !== undefined) {
       this.#host.countDelivered();
       return Promise.resolve(toPacket(queued.data, queued.rinfo));
@@ -356,6 +445,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     this.#closed = true;
     this.#host.release(this);
     const dropped = this.#queue?.drain().length ?? 0;
+    this.#queuedBytes = 0;
     if (dropped > 0) this.#host.countDropped(reason, dropped);
     const err = new ConnClosedError(cause === undefined ? undefined : { cause });
     for (const reader of this.#readers ?? []) reader.reject(err);

@@ -4,7 +4,7 @@
  */
 import type { RemoteInfo } from "./address.js";
 import { invalidArgType } from "./errors.js";
-import { validateObject, validatePositiveInteger } from "./validate.js";
+import { validateObject, validatePositiveInteger, validateTimeout } from "./validate.js";
 
 /** Options of {@link UDPMux}. Every bound keeps a map or a queue from growing with attacker input. */
 export interface UDPMuxOptions {
@@ -68,10 +68,19 @@ export interface UDPMuxOptions {
    */
   xorMappedAddressTtlMs?: number;
   /**
+   * How often `stats().kernelDrops` is refreshed from `/proc/net/udp{,6}` (Linux), from `start()` on, off
+   * the caller's path: an asynchronous read on an unref'd timer, one in flight at most, so `stats()` itself
+   * never touches the file system. That file lists every UDP socket of the network namespace: with 15,000,
+   * a read costs ~190 ms of kernel CPU on a thread-pool thread and ~10 ms of the event loop in ~480 slices,
+   * so set it no shorter than you need. `refreshKernelDrops()` reads on demand.
+   * @default 1000
+   */
+  kernelDropsIntervalMs?: number;
+  /**
    * Answer Binding Requests that carry no USERNAME as a STUN server would (RFC 8489 §6.3): a success
    * response with the source's XOR-MAPPED-ADDRESS, so clients can use `stun:<this host>:<this port>`. The
-   * answer is at most 32 bytes larger than the request (2.6× at worst), and answers are rate-limited by
-   * `maxStunResponsesPerSecond`.
+   * answer is at most 32 bytes larger than the request (2.6× at worst), and answers are rate-limited per
+   * source (`maxStunResponsesPerSecondPerSource`) and in total (`maxStunResponsesPerSecond`).
    * @default false
    */
   serveStun?: boolean;
@@ -82,6 +91,18 @@ export interface UDPMuxOptions {
    * @default 500
    */
   maxStunResponsesPerSecond?: number;
+  /**
+   * With `serveStun`: answers a second to one source — an IPv4 address, or an IPv6 /64 (one host holds a
+   * whole /64, so counting its addresses apart would multiply its share) — within the total; beyond,
+   * its requests are dropped (`stun-rate-limited`), so one flooding source can't spend the total and
+   * starve the others. A client sends one query per local address per STUN server, and retransmits an
+   * unanswered one after 500 ms (RFC 8489 §6.2.1): 10 answers a few clients gathering at once behind one
+   * NAT, and a query refused at a burst is answered on its retransmission. The 1,024 most recently seen
+   * sources are tracked (under 250 KB); one forgotten starts again with a full budget, so many sources
+   * (spoofed ones included) are bounded together by the total only.
+   * @default 10
+   */
+  maxStunResponsesPerSecondPerSource?: number;
   /**
    * Called with every datagram the routing would drop — not for one a conn takes — so the port can be
    * shared with another protocol (a TURN or QUIC server, an application's own UDP): return `true` if you
@@ -104,8 +125,10 @@ export const DEFAULTS: Readonly<Required<Omit<UDPMuxOptions, "onUnrouted">>> = O
   transactionTimeoutMs: 30_000,
   maxTransactionsPerConn: 256,
   xorMappedAddressTtlMs: 25_000,
+  kernelDropsIntervalMs: 1000,
   serveStun: false,
   maxStunResponsesPerSecond: 500,
+  maxStunResponsesPerSecondPerSource: 10,
 });
 
 /** Every option, filled in (`onUnrouted` has no default: absent means "drop"). */
@@ -121,7 +144,9 @@ const INTEGER_OPTIONS = [
   "transactionTimeoutMs",
   "maxTransactionsPerConn",
   "xorMappedAddressTtlMs",
+  "kernelDropsIntervalMs",
   "maxStunResponsesPerSecond",
+  "maxStunResponsesPerSecondPerSource",
 ] as const;
 
 /** Fill in defaults; throw a `TypeError` naming the first bad option. */
@@ -137,7 +162,8 @@ export function resolveOptions(options: UDPMuxOptions | undefined): ResolvedOpti
 
 /**
  * `defaults` with the options a caller set (either mux's): `booleans` must be booleans, `integers` positive
- * safe integers. Throws a `TypeError` naming the first bad option.
+ * safe integers, and those named `…Ms` durations a timer can hold ({@link validateTimeout}: 1 to 2³¹−1).
+ * Throws a `TypeError`, or a `RangeError` for a duration out of range, naming the first bad option.
  */
 export function fillOptions<T extends object, K extends keyof T>(
   options: Partial<T> | undefined,
@@ -156,7 +182,11 @@ export function fillOptions<T extends object, K extends keyof T>(
   }
   for (const name of integers) {
     const value = options[name];
-    if (value !== undefined) out[name] = validatePositiveInteger(value, String(name)) as T[K];
+    if (value === undefined) continue;
+    const key = String(name);
+    out[name] = (
+      key.endsWith("Ms") ? validateTimeout(value, key) : validatePositiveInteger(value, key)
+    ) as T[K];
   }
   return out;
 }

@@ -6,12 +6,13 @@
  *
  * A STUN server on a public port is a reflector: a spoofed request makes the server answer someone else. So
  * the answer is small — 40 bytes for an IPv4 source, 52 for IPv6, against a request of at least 20: at most
- * 2.6 times the request, and never more than 32 bytes over it — and answers are rate-limited in total
- * ({@link StunResponder}), whatever the sources.
+ * 2.6 times the request, and never more than 32 bytes over it — and answers are rate-limited per source
+ * and in total ({@link StunResponder}), so a flood is bounded and one flooding source can't spend the
+ * answers every other source needs.
  */
-import { isIPv4 } from "node:net";
 import { crc32 } from "node:zlib";
 import type { Family } from "./address.js";
+import { ipv6Groups } from "./address.js";
 import {
   ATTR_FINGERPRINT,
   ATTR_MESSAGE_INTEGRITY,
@@ -99,48 +100,88 @@ function ipv4Bytes(address: string): number[] {
 
 /** The 16 bytes of an IPv6 literal (no zone id; an embedded dotted IPv4 tail allowed). */
 function ipv6Bytes(address: string): number[] {
-  const [head = "", tail] = address.split("::");
-  const groups = (part: string): number[] => {
-    if (part === "") return [];
-    const out: number[] = [];
-    for (const g of part.split(":")) {
-      if (isIPv4(g)) {
-        const [a, b, c, d] = ipv4Bytes(g) as [number, number, number, number];
-        out.push((a << 8) | b, (c << 8) | d);
-      } else out.push(Number.parseInt(g, 16));
-    }
-    return out;
-  };
-  const left = groups(head);
-  const right = tail === undefined ? [] : groups(tail);
-  const all = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
-  return all.flatMap((g) => [g >> 8, g & 0xff]);
+  return (ipv6Groups(address) ?? new Array<number>(8).fill(0)).flatMap((g) => [g >> 8, g & 0xff]);
 }
 
 /**
- * A token bucket over every answer the mux gives as a STUN server: at most `perSecond` a second (a burst of
- * as many), whatever the sources, so a spoofed flood makes at most that many small answers.
+ * Sources whose budget {@link StunResponder} remembers. One entry — the source key, a 2-field bucket, the
+ * map's slot — is 130 bytes for an IPv4 source, 226 for an IPv6 /64 (measured with `--expose-gc` after
+ * 10,240 distinct sources: 133 KB and 232 KB for the full map), so it stays under 250 KB however many
+ * sources, spoofed or not, send. A full map forgets its least recently seen source first; that source
+ * starts again with a full budget, which only ever gives more answers, never fewer, and the total still
+ * bounds them all. A source silent for a second is forgotten at the sweep: its budget would be full again
+ * anyway.
+ */
+export const MAX_TRACKED_SOURCES = 1024;
+
+/** A token bucket: `tokens` (≤ its rate, the burst) as of `refilledAt`. */
+interface Bucket {
+  tokens: number;
+  refilledAt: number;
+}
+
+/** Add what `perSecond` earned since the bucket's last refill, up to a burst of `perSecond`. */
+function refill(bucket: Bucket, perSecond: number, now: number): void {
+  const elapsed = now - bucket.refilledAt;
+  if (elapsed > 0) {
+    bucket.tokens = Math.min(perSecond, bucket.tokens + (elapsed * perSecond) / 1000);
+    bucket.refilledAt = now;
+  }
+}
+
+/**
+ * Token buckets over the answers the mux gives as a STUN server: at most `perSecond` a second in total (a
+ * burst of as many), whatever the sources, so a spoofed flood makes at most that many small answers; and
+ * at most `perSourcePerSecond` to one source (`sourceKey`: an IPv4 address or an IPv6 /64), so one flooding
+ * source gets its own share and no more, and every other source still gets answers. A request refused by
+ * either limit spends neither. Pure: the caller passes the time (ms on a monotonic clock).
  */
 export class StunResponder {
-  #tokens: number;
-  #refilledAt: number;
+  readonly #total: Bucket;
+  /** Least recently seen first: every request moves its source to the end. */
+  readonly #sources = new Map<string, Bucket>();
   served = 0;
 
-  constructor(readonly perSecond: number) {
-    this.#tokens = perSecond;
-    this.#refilledAt = Date.now();
+  constructor(
+    readonly perSecond: number,
+    readonly perSourcePerSecond: number,
+    now: number,
+    readonly maxSources: number = MAX_TRACKED_SOURCES,
+  ) {
+    this.#total = { tokens: perSecond, refilledAt: now };
   }
 
-  /** Take a token; `false` when the budget of this second is spent. */
-  take(now: number): boolean {
-    const elapsed = now - this.#refilledAt;
-    if (elapsed > 0) {
-      this.#tokens = Math.min(this.perSecond, this.#tokens + (elapsed * this.perSecond) / 1000);
-      this.#refilledAt = now;
+  /** Sources remembered now (at most `maxSources`). */
+  get trackedSources(): number {
+    return this.#sources.size;
+  }
+
+  /** Take a token for a request from `source`; `false` when its budget, or the total, is spent. */
+  take(source: string, now: number): boolean {
+    let bucket = this.#sources.get(source);
+    if (bucket === undefined) {
+      if (this.#sources.size >= this.maxSources) {
+        this.#sources.delete(this.#sources.keys().next().value as string); // the least recently seen
+      }
+      bucket = { tokens: this.perSourcePerSecond, refilledAt: now };
+    } else {
+      this.#sources.delete(source); // re-inserted below: now the most recently seen
+      refill(bucket, this.perSourcePerSecond, now);
     }
-    if (this.#tokens < 1) return false;
-    this.#tokens--;
+    this.#sources.set(source, bucket);
+    refill(this.#total, this.perSecond, now);
+    if (bucket.tokens < 1 || this.#total.tokens < 1) return false;
+    bucket.tokens--;
+    this.#total.tokens--;
     this.served++;
     return true;
+  }
+
+  /** Forget sources not seen for a second: their budget is full again, so nothing is lost. */
+  sweep(now: number): void {
+    for (const [source, bucket] of this.#sources) {
+      if (now - bucket.refilledAt < 1000) break; // in order of last sight: the rest are more recent
+      this.#sources.delete(source);
+    }
   }
 }

@@ -1,12 +1,12 @@
 /**
- * Argument validation, written once. Each validator throws a `TypeError` with Node's code
- * (`ERR_INVALID_ARG_TYPE` for the wrong type, `ERR_INVALID_ARG_VALUE` for a wrong value of the right type)
- * whose message names the argument, what was expected and what came; so a check reads the same everywhere
- * and its message can't drift between copies.
+ * Argument validation, written once. Each validator throws with Node's code (`ERR_INVALID_ARG_TYPE` for
+ * the wrong type, `ERR_INVALID_ARG_VALUE` for a wrong value of the right type, `ERR_OUT_OF_RANGE` for a
+ * number outside its range) and a message that names the argument, what was expected and what came; so a
+ * check reads the same everywhere and its message can't drift between copies.
  */
 import type { Family } from "./address.js";
 import { canonicalAddress, familyOf } from "./address.js";
-import { invalidArgType, invalidArgValue } from "./errors.js";
+import { invalidArgType, invalidArgValue, outOfRange } from "./errors.js";
 import { isIceUfrag } from "./stun.js";
 
 /** A non-null object (an options bag, an address). */
@@ -24,10 +24,29 @@ export function validatePort(value: unknown, name: string, { allowZero = false }
   return value;
 }
 
-/** A positive safe integer (a size, a count, a time in ms). */
+/** A positive safe integer (a size, a count; a time in ms is {@link validateTimeout}'s). */
 export function validatePositiveInteger(value: unknown, name: string): number {
   if (typeof value !== "number") throw invalidArgType(name, "a positive integer", value);
   if (!Number.isSafeInteger(value) || value < 1) throw invalidArgValue(name, "a positive integer", value);
+  return value;
+}
+
+/**
+ * The longest delay a Node timer holds: it stores milliseconds in a signed 32-bit integer, and a longer
+ * `setTimeout`/`setInterval` warns (`TimeoutOverflowWarning`) and fires after 1 ms instead — a
+ * `firstFrameTimeoutMs` of 2³¹ would close every connection at once. About 24.8 days.
+ */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * A duration in milliseconds (every `*Ms` option): an integer from `min` (default 1) to
+ * {@link MAX_TIMEOUT_MS}. The wrong type throws `ERR_INVALID_ARG_TYPE`; any other number outside the range
+ * (0, negative, fractional, NaN, Infinity, 2³¹) a `RangeError` with `ERR_OUT_OF_RANGE`.
+ */
+export function validateTimeout(value: unknown, name: string, { min = 1 } = {}): number {
+  const range = `an integer from ${min} to ${MAX_TIMEOUT_MS} (milliseconds)`;
+  if (typeof value !== "number") throw invalidArgType(name, range, value);
+  if (!Number.isInteger(value) || value < min || value > MAX_TIMEOUT_MS) throw outOfRange(name, range, value);
   return value;
 }
 

@@ -10,8 +10,10 @@
  * - a timeout or an error response clears the entry, so the next call asks again.
  *
  * Bound: one cache entry per server the application asks about, and one pending transaction per entry.
+ * Expiry runs on the monotonic clock (`clock.ts`), as the mux's sweep does.
  */
 import type { RemoteInfo } from "./address.js";
+import * as clock from "./clock.js";
 import { StunErrorResponseError, StunTimeoutError } from "./errors.js";
 import type { MappedAddress } from "./stun.js";
 import {
@@ -58,7 +60,7 @@ export class XorMappedAddressClient {
   get(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<MappedAddress> {
     const key = `${address}|${port}`;
     let entry = this.#entries.get(key);
-    if (entry?.value !== undefined && entry.expiresAt > Date.now())
+    if (entry?.value !== undefined && entry.expiresAt > clock.now())
       return Promise.resolve({ ...entry.value });
     if (entry?.inflight === undefined) {
       entry = {
@@ -105,7 +107,7 @@ export class XorMappedAddressClient {
           reject(result);
         } else {
           entry.value = result;
-          entry.expiresAt = Date.now() + this.ttlMs;
+          entry.expiresAt = clock.now() + this.ttlMs;
           resolve({ ...result });
         }
       };

@@ -12,26 +12,38 @@
  * rejects with `ERR_NO_TCP_CONNECTION`.
  *
  * Before its first frame a connection is *pending*, and pending connections are what an attacker can make
- * for free; so they are bounded in number (in total and per remote IP), in time (a deadline from accept
- * that dripping bytes don't extend) and in size (the first frame's length is checked as soon as its header
- * arrives). A connection that breaks a rule is destroyed and counted in `stats().rejectedByReason`.
+ * for free; so they are bounded in number (in total, the oldest evicted when a new one comes, and per
+ * source: an IPv4 address or an IPv6 /64), in time (a deadline from accept that dripping bytes don't
+ * extend) and in size (the first frame's length is checked as soon as its header arrives). Routed
+ * connections are bounded too: in total, one per conn nobody has claimed yet, and per source while their
+ * check was not verified by MESSAGE-INTEGRITY. So one source without credentials holds at most
+ * `maxPendingPerAddress + maxUnverifiedPerAddress` descriptors (64 by default).
+ *
+ * Memory is counted in bytes. A frame is assembled in one buffer allocated when its length is known (a
+ * drip of one byte per segment costs what the frame costs), and must complete within `frameTimeoutMs` of
+ * its first byte. Frames waiting for a reader are bounded per conn (`maxQueuedBytes`), and a consumer that
+ * queues frames itself (the werift adapter) pauses the connections it can't keep up with: either way the
+ * mux stops reading the socket (TCP flow control slows the sender) instead of queueing or dropping, and
+ * reads on once the backlog drains. A connection that breaks a rule is destroyed and counted in
+ * `stats().rejectedByReason`.
  */
 import { EventEmitter, once } from "node:events";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import type { Family } from "../address.js";
-import { AddressMap, canonicalAddress, familyOf, isWildcard } from "../address.js";
+import { AddressMap, canonicalAddress, familyOf, isWildcard, sourceKey } from "../address.js";
+import { now } from "../clock.js";
 import { type Candidate, type ConnRecord, ConnTable } from "../conn-table.js";
 import { type CounterStats, Counters } from "../counters.js";
 import { invalidArgType, invalidArgValue, MuxClosedError, NoTcpConnectionError } from "../errors.js";
 import type { IceMux } from "../ice-mux.js";
-import { verifyFingerprint, verifyMessageIntegrity } from "../integrity.js";
 import { connLog, tcpLog as log, RateLimitedLog } from "../log.js";
 import type { ConnHost, DropReason } from "../muxed-connection.js";
 import { MuxedConnection } from "../muxed-connection.js";
 import { BINDING_REQUEST, isStunMessage, messageType, parseBindingRequest } from "../stun.js";
+import { Tally } from "../tally.js";
 import { validateIpAddress, validateObject, validatePort } from "../validate.js";
 import { iterateUntil } from "../waiters.js";
-import { FrameReader, frame, MAX_FRAME_SIZE } from "./framing.js";
+import { FrameReader, frame, MAX_FRAME_SIZE, type PushResult } from "./framing.js";
 import { type ResolvedTCPMuxOptions, resolveTCPMuxOptions, type TCPMuxOptions } from "./options.js";
 
 /** Why a TCP connection was closed before (or at) its first frame, as counted in `stats().rejectedByReason`. */
@@ -40,10 +52,12 @@ export type TcpRejectReason =
   | "first-frame-timeout"
   /** The first frame's header announced more than `maxFirstFrameSize` bytes. */
   | "first-frame-too-large"
-  /** `maxPendingConnections` connections were already waiting for their first frame. */
-  | "pending-limit"
-  /** `maxPendingPerAddress` connections from the same IP were already waiting. */
+  /** Waiting for its first frame, the oldest of `maxPendingConnections`, when a new connection came. */
+  | "pending-evicted"
+  /** `maxPendingPerAddress` connections from the same source (IPv4 address, IPv6 /64) were already waiting. */
   | "pending-limit-per-address"
+  /** A frame after the first did not complete within `frameTimeoutMs` of its first byte. */
+  | "frame-timeout"
   /** The first frame arrived and was dropped: the reason is the frame's (see `droppedByReason`). */
   | DropReason;
 
@@ -55,6 +69,8 @@ export interface TCPMuxStats extends CounterStats {
   tcpConnections: number;
   /** TCP connections waiting for their first frame. */
   pendingConnections: number;
+  /** Routed TCP connections whose reading is paused: their conn's reader is behind (flow control). */
+  pausedConnections: number;
   /** Candidates waiting for `accept()`. */
   acceptQueue: number;
   /** TCP connections accepted since start. */
@@ -90,16 +106,37 @@ interface Link {
   readonly address: string;
   readonly port: number;
   readonly family: Family;
+  /** What per-source limits count it under: the IPv4 address, or the IPv6 /64. */
+  readonly source: string;
+  /** `(frame) => mux.#onFrame(link, frame)`, made once per connection. */
+  readonly onFrame: (frame: Buffer) => FrameVerdict;
   /** Set by the first frame; `undefined` while pending. */
   record: TcpConnRecord | undefined;
+  /** Its check verified by MESSAGE-INTEGRITY; unverified connections count against their source. */
+  verified: boolean;
   /** The first-frame deadline, while pending. */
   timer: NodeJS.Timeout | undefined;
+  /** Frames read so far (tells a frame still in progress from the next one). */
+  frames: number;
+  /** When the frame in progress began, and which frame it is (`frames` then); see `frameTimeoutMs`. */
+  frameStartedAt: number;
+  frameIndex: number;
+  /** Reading stopped for the consumer (`MuxedConnection.pauseFrom`) or for the conn's full queue. */
+  consumerPaused: boolean;
+  queuePaused: boolean;
+  /** A resume is scheduled for the next turn of the event loop. */
+  resumeScheduled: boolean;
 }
+
+/** What `#onFrame` tells the reader: go on, stop for good, or pause (keeping the unread rest). */
+type FrameVerdict = undefined | "stop" | "pause";
 
 /** The mux's bookkeeping for one conn: the table's record plus its TCP connections. */
 interface TcpConnRecord extends ConnRecord {
-  /** Routed connections by remote address, at most `maxAddressesPerUfrag`. */
+  /** Routed connections by remote address, at most `maxAddressesPerUfrag` (one while unclaimed). */
   readonly links: AddressMap<Link>;
+  /** Links paused until the conn's queue drains. */
+  queuePaused: number;
 }
 
 /** How often the mux expires unclaimed conns. */
@@ -113,9 +150,15 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
   /** The server's address, read once: a closed server has none. */
   readonly #listenAddress: AddressInfo;
   readonly #conns: ConnTable<TcpConnRecord>;
+  /** Connections waiting for their first frame, oldest first (the one evicted when a new one needs room). */
   readonly #pending = new Set<Link>();
-  /** Pending connections per remote IP; an entry exists only while its count is above zero. */
-  readonly #pendingPerAddress = new Map<string, number>();
+  /** Pending connections per source. */
+  readonly #pendingPerSource = new Tally();
+  /** Routed connections whose check was not verified, per source. */
+  readonly #unverifiedPerSource = new Tally();
+  /** Routed connections with a frame in progress, oldest start first (for `frameTimeoutMs`). */
+  readonly #partial = new Set<Link>();
+  #paused = 0;
   readonly #counters = new Counters();
   readonly #rejectedByReason: Partial<Record<TcpRejectReason, number>> = {};
   readonly #dropLog = new RateLimitedLog(log);
@@ -178,6 +221,15 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     return this.#closed;
   }
 
+  /**
+   * `maxQueuedBytes`: what a consumer that queues frames itself (the werift adapter) may hold per TCP
+   * connection before it pauses it (`MuxedConnection.pauseFrom`).
+   * @internal
+   */
+  get maxQueuedBytes(): number {
+    return this.#options.maxQueuedBytes;
+  }
+
   /** Begin taking connections. Idempotent. */
   start(): void {
     if (this.#started || this.#closed) return;
@@ -225,6 +277,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
       connections: this.#conns.size,
       tcpConnections: this.#tcpConnections,
       pendingConnections: this.#pending.size,
+      pausedConnections: this.#paused,
       acceptQueue: this.#conns.acceptQueueLength,
       accepted: this.#accepted,
       rejected: this.#rejected,
@@ -252,12 +305,14 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
       socket.destroy(); // closing, or the peer is already gone (no address)
       return;
     }
-    if (this.#pending.size >= this.#options.maxPendingConnections) {
-      return this.#refuse(socket, "pending-limit", address);
-    }
-    const fromAddress = this.#pendingPerAddress.get(address) ?? 0;
-    if (fromAddress >= this.#options.maxPendingPerAddress) {
+    const source = sourceKey(address);
+    if (this.#pendingPerSource.get(source) >= this.#options.maxPendingPerAddress) {
       return this.#refuse(socket, "pending-limit-per-address", address);
+    }
+    if (this.#pending.size >= this.#options.maxPendingConnections) {
+      // Evict the oldest rather than refuse the newest: idle connections can't keep a real check out.
+      const oldest = this.#pending.values().next().value as Link;
+      this.#reject(oldest, "pending-evicted");
     }
     const link: Link = {
       socket,
@@ -265,78 +320,121 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
       address,
       port: socket.remotePort,
       family,
+      source,
+      onFrame: (data) => this.#onFrame(link, data),
       record: undefined,
+      verified: false,
       timer: undefined,
+      frames: 0,
+      frameStartedAt: 0,
+      frameIndex: -1,
+      consumerPaused: false,
+      queuePaused: false,
+      resumeScheduled: false,
     };
     this.#pending.add(link);
-    this.#pendingPerAddress.set(address, fromAddress + 1);
+    this.#pendingPerSource.increment(source);
     link.timer = setTimeout(
       () => this.#reject(link, "first-frame-timeout"),
       this.#options.firstFrameTimeoutMs,
     );
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.#onData(link, chunk));
+    socket.on("data", (chunk: Buffer) => this.#afterRead(link, link.reader.push(chunk, link.onFrame)));
     socket.on("error", (err) => log("connection from %s:%d: %s", address, link.port, err.message));
     socket.on("close", () => this.#onLinkClosed(link));
   };
 
-  #onData(link: Link, chunk: Buffer): void {
-    const result = link.reader.push(chunk, (f) => this.#onFrame(link, f));
+  /** What the reader did with the bytes it had: pause the socket, or track the frame in progress. */
+  #afterRead(link: Link, result: PushResult): void {
     if (result === "oversized") {
       if (link.record === undefined) this.#reject(link, "first-frame-too-large");
       else link.socket.destroy(); // cannot happen: after the first frame every 16-bit length is allowed
+      return;
+    }
+    if (result === "stopped" || link.socket.destroyed) return;
+    if (result === "paused") {
+      link.socket.pause();
+      this.#partial.delete(link); // the peer can't finish a frame we don't read
+      return;
+    }
+    if (link.record === undefined) return; // pending: the first-frame deadline covers it
+    if (!link.reader.started) {
+      this.#partial.delete(link);
+    } else if (link.frameIndex !== link.frames) {
+      // A new frame began: its deadline runs from now, and it is the newest in the set.
+      link.frameIndex = link.frames;
+      link.frameStartedAt = now();
+      this.#partial.delete(link);
+      this.#partial.add(link);
     }
   }
 
-  /** One frame of `link`; `false` stops reading it (it was rejected). */
-  #onFrame(link: Link, data: Buffer): boolean {
+  /** One frame of `link`. */
+  #onFrame(link: Link, data: Buffer): FrameVerdict {
     this.#counters.received++;
-    const record = link.record;
-    if (link.socket.destroyed) return false; // its conn closed it while this chunk was being read
-    if (record !== undefined) {
-      record.conn.deliver(data, {
-        address: link.address,
-        family: link.family,
-        port: link.port,
-        size: data.length,
-      });
-      return true;
+    if (link.socket.destroyed) {
+      this.#counters.drop("conn-closed"); // its conn closed it while this chunk was being read
+      return "stop";
     }
-    return this.#routeFirstFrame(link, data);
+    link.frames++;
+    const record = link.record;
+    if (record === undefined) return this.#routeFirstFrame(link, data);
+    record.conn.deliver(data, {
+      address: link.address,
+      family: link.family,
+      port: link.port,
+      size: data.length,
+    });
+    return this.#backpressure(link, record);
   }
 
   /**
-   * A pending connection's first frame: a check, routed by the local ufrag as `UDPMux` routes one;
-   * anything else rejects the connection. Validated before anything is looked up or allocated.
+   * After a delivery: pause reading `link` if its consumer asked to (`pauseFrom`, during the delivery) or
+   * its conn's queue reached a bound; the reader keeps the rest of the chunk for later.
    */
-  #routeFirstFrame(link: Link, data: Buffer): boolean {
+  #backpressure(link: Link, record: TcpConnRecord): FrameVerdict {
+    if (link.consumerPaused) return "pause";
+    const conn = record.conn;
+    if (
+      conn.queuedBytes < this.#options.maxQueuedBytes &&
+      conn.queuedPackets < this.#options.maxQueuedPackets
+    ) {
+      return undefined;
+    }
+    link.queuePaused = true;
+    record.queuePaused++;
+    this.#paused++;
+    return "pause";
+  }
+
+  /**
+   * A pending connection's first frame: a check, admitted as every transport admits one
+   * (`ConnTable.admitCheck`), then held to the TCP bounds — routed connections in total, one per conn
+   * nobody claimed yet, and per source while unverified; anything else rejects the connection. Validated
+   * before anything is looked up or allocated.
+   */
+  #routeFirstFrame(link: Link, data: Buffer): FrameVerdict {
     if (!isStunMessage(data)) return this.#dropFirst(link, "not-stun");
     if (messageType(data) !== BINDING_REQUEST) return this.#dropFirst(link, "not-a-check");
     const req = parseBindingRequest(data); // undefined on anything malformed; never throws
     if (req === undefined) return this.#dropFirst(link, "bad-username");
-    if (!verifyFingerprint(data, req)) return this.#dropFirst(link, "integrity-failed"); // RFC 5389 §15.5
-    let record = this.#conns.byUfrag(req.localUfrag, link.family);
-    let candidate: Candidate | undefined;
-    if (record !== undefined) {
-      const password = record.conn.password;
-      if (password !== undefined && !verifyMessageIntegrity(data, req, password)) {
-        return this.#dropFirst(link, "integrity-failed");
-      }
-      if (record.links.size >= this.#options.maxAddressesPerUfrag)
-        return this.#dropFirst(link, "address-cap");
-    } else {
-      const refused = this.#conns.refuseFirstContact();
-      if (refused !== undefined) return this.#dropFirst(link, refused);
-      record = this.#conns.createUnclaimed(req.localUfrag, link.family);
-      candidate = {
-        localUfrag: req.localUfrag,
-        remoteUfrag: req.remoteUfrag,
-        address: link.address,
-        port: link.port,
-        family: link.family,
-      };
+    if (this.#tcpConnections >= this.#options.maxTcpConnections) {
+      return this.#dropFirst(link, "connection-limit");
     }
-    this.#route(link, record);
+    const sourceFull = this.#unverifiedPerSource.get(link.source) >= this.#options.maxUnverifiedPerAddress;
+    // First contact is never verified: refuse it before it makes a conn.
+    if (sourceFull && this.#conns.byUfrag(req.localUfrag, link.family) === undefined) {
+      return this.#dropFirst(link, "unverified-limit");
+    }
+    const admitted = this.#conns.admitCheck(data, req, link);
+    if (typeof admitted === "string") return this.#dropFirst(link, admitted);
+    const { record, verified, candidate } = admitted;
+    if (!verified && sourceFull) return this.#dropFirst(link, "unverified-limit");
+    const cap = record.claimed ? this.#options.maxAddressesPerUfrag : 1;
+    if (record.links.size >= cap && record.links.get(link.address, link.port) === undefined) {
+      return this.#dropFirst(link, "address-cap");
+    }
+    this.#route(link, record, verified);
     link.reader.maxFrameSize = MAX_FRAME_SIZE;
     record.conn.deliver(data, {
       address: link.address,
@@ -345,33 +443,33 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
       size: data.length,
     });
     if (candidate !== undefined) this.#conns.offer(record, candidate);
-    return true;
+    return this.#backpressure(link, record);
   }
 
   /** Give a pending connection to `record`. */
-  #route(link: Link, record: TcpConnRecord): void {
+  #route(link: Link, record: TcpConnRecord, verified: boolean): void {
     this.#settle(link);
     link.record = record;
+    link.verified = verified;
+    if (!verified) this.#unverifiedPerSource.increment(link.source);
     // An older connection from the same address and port is gone (its close event may still be on its way).
     record.links.get(link.address, link.port)?.socket.destroy();
     record.links.set(link.address, link.port, link);
     this.#tcpConnections++;
   }
 
-  /** No longer pending: forget the deadline and the per-address count. */
+  /** No longer pending: forget the deadline and the per-source count. */
   #settle(link: Link): void {
     if (!this.#pending.delete(link)) return;
     clearTimeout(link.timer);
     link.timer = undefined;
-    const left = (this.#pendingPerAddress.get(link.address) ?? 1) - 1;
-    if (left > 0) this.#pendingPerAddress.set(link.address, left);
-    else this.#pendingPerAddress.delete(link.address);
+    this.#pendingPerSource.decrement(link.source);
   }
 
-  #dropFirst(link: Link, reason: DropReason): false {
+  #dropFirst(link: Link, reason: DropReason): "stop" {
     this.#counters.drop(reason);
     this.#reject(link, reason);
-    return false;
+    return "stop";
   }
 
   #reject(link: Link, reason: TcpRejectReason): void {
@@ -394,11 +492,83 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
 
   #onLinkClosed(link: Link): void {
     this.#settle(link);
+    this.#partial.delete(link);
+    link.reader.clear();
     const record = link.record;
     if (record === undefined) return;
     if (record.links.get(link.address, link.port) === link) record.links.delete(link.address, link.port);
+    if (link.queuePaused) {
+      link.queuePaused = false;
+      record.queuePaused--;
+      this.#paused--;
+    } else if (link.consumerPaused) {
+      this.#paused--;
+    }
+    if (!link.verified) this.#unverifiedPerSource.decrement(link.source);
     link.record = undefined;
     this.#tcpConnections--;
+  }
+
+  // ---- flow control --------------------------------------------------------------------------------
+
+  /** The consumer of `conn` (the werift adapter) can't take more from `address:port` now, or can again. */
+  #setPaused(conn: MuxedConnection, address: string, port: number, paused: boolean): void {
+    const link = this.#conns.get(conn)?.links.get(address, port);
+    if (link === undefined || link.consumerPaused === paused) return;
+    link.consumerPaused = paused;
+    if (paused) {
+      if (!link.queuePaused) this.#paused++;
+      // Inside the read loop `#onFrame` pauses the reader; outside it, stop the socket now.
+      link.socket.pause();
+      this.#partial.delete(link);
+    } else {
+      if (!link.queuePaused) this.#paused--;
+      this.#scheduleResume(link);
+    }
+  }
+
+  /** `conn`'s reader took a packet: resume its paused links once the queue is down to half its bounds. */
+  #queueShrunk(conn: MuxedConnection): void {
+    const record = this.#conns.get(conn);
+    if (record === undefined || record.queuePaused === 0) return;
+    if (conn.queuedBytes > this.#options.maxQueuedBytes / 2) return;
+    if (conn.queuedPackets > this.#options.maxQueuedPackets / 2) return;
+    for (const link of record.links.values()) {
+      if (!link.queuePaused) continue;
+      link.queuePaused = false;
+      record.queuePaused--;
+      if (!link.consumerPaused) this.#paused--;
+      this.#scheduleResume(link);
+    }
+  }
+
+  /** Read on, next turn (never inside a reader's or consumer's call): first what was kept, then the socket. */
+  #scheduleResume(link: Link): void {
+    if (link.resumeScheduled) return;
+    link.resumeScheduled = true;
+    setImmediate(() => {
+      link.resumeScheduled = false;
+      if (link.consumerPaused || link.queuePaused || link.socket.destroyed || link.record === undefined)
+        return;
+      const result = link.reader.paused ? link.reader.resume(link.onFrame) : "ok";
+      this.#afterRead(link, result);
+      if (result === "ok") link.socket.resume();
+    });
+  }
+
+  /**
+   * `conn` got its first password: its TCP connections whose check was not verified are closed (counted
+   * as `unverified`) — a squatter's connection must not stay attached to the agent that claimed the ufrag.
+   */
+  #dropUnverified(conn: MuxedConnection): void {
+    const record = this.#conns.get(conn);
+    if (record === undefined) return;
+    for (const link of [...record.links.values()]) {
+      if (link.verified) continue;
+      this.#countRejected("unverified");
+      this.#dropLog.log("closed unverified connection from %s:%d", link.address, link.port);
+      link.socket.destroy();
+    }
   }
 
   // ---- sending -------------------------------------------------------------------------------------
@@ -427,7 +597,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
 
   #createRecord(localUfrag: string, family: Family): TcpConnRecord {
     const conn = new MuxedConnection(this.#host, localUfrag, family, this.#options.maxQueuedPackets);
-    return { conn, claimed: false, createdAt: Date.now(), links: new AddressMap() };
+    return { conn, claimed: false, createdAt: now(), links: new AddressMap(), queuePaused: 0 };
   }
 
   /** Forget a closing conn and destroy its TCP connections. Called (only) by `MuxedConnection.close()`. */
@@ -459,6 +629,9 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     },
     countDropped: (reason, count) => this.#counters.drop(reason, count),
     logListenerError: (ufrag, err) => this.#listenerLog.log("ufrag %s: a listener threw: %O", ufrag, err),
+    setPaused: (conn, address, port, paused) => this.#setPaused(conn, address, port, paused),
+    queueShrunk: (conn) => this.#queueShrunk(conn),
+    dropUnverified: (conn) => this.#dropUnverified(conn),
   }))(this);
 
   #localAddress(family: Family): AddressInfo {
@@ -472,11 +645,16 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
   // ---- time and lifecycle --------------------------------------------------------------------------
 
   readonly #sweep = (): void => {
-    const now = Date.now();
-    this.#conns.expire(now, (record) => {
-      log("ufrag %s: unclaimed for %d ms, removed", record.conn.localUfrag, now - record.createdAt);
+    const at = now();
+    this.#conns.expire(at, (record) => {
+      log("ufrag %s: unclaimed for %d ms, removed", record.conn.localUfrag, at - record.createdAt);
       record.conn.closeDropping("expired");
     });
+    for (const link of this.#partial) {
+      if (at - link.frameStartedAt < this.#options.frameTimeoutMs) break; // oldest start first
+      this.#partial.delete(link);
+      this.#reject(link, "frame-timeout");
+    }
   };
 
   readonly #onServerError = (err: Error): void => {
@@ -498,6 +676,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
       this.#settle(link);
       link.socket.destroy();
     }
+    this.#partial.clear();
     for (const record of [...this.#conns.values()]) record.conn.closeDropping("conn-closed");
     if (this.#ownsServer && this.#server.listening) {
       await new Promise<void>((resolve) => this.#server.close(() => resolve()));

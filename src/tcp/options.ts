@@ -13,7 +13,10 @@ export interface TCPMuxOptions {
    * @default true
    */
   closeServer?: boolean;
-  /** As `UDPMux`'s: frames a conn holds for `readFrom()` without a `'message'` listener. @default 128 */
+  /**
+   * As `UDPMux`'s: frames a conn holds for `readFrom()` without a `'message'` listener; at the bound the mux
+   * pauses reading, as for `maxQueuedBytes`. @default 128
+   */
   maxQueuedPackets?: number;
   /** As `UDPMux`'s: candidates waiting for `accept()`. @default 32 */
   acceptQueueSize?: number;
@@ -40,15 +43,43 @@ export interface TCPMuxOptions {
    */
   maxFirstFrameSize?: number;
   /**
-   * TCP connections waiting for their first frame, in total. Beyond it a new connection is closed at
-   * once, so a flood of idle connections can't hold more than this many sockets. @default 256
+   * TCP connections waiting for their first frame, in total. When all are taken, a new connection evicts
+   * the oldest (counted `pending-evicted`): idle connections can hold no more than this many sockets, and
+   * can't keep out a peer that sends its check at once (as ICE agents do). @default 256
    */
   maxPendingConnections?: number;
   /**
-   * TCP connections waiting for their first frame from one remote IP address. A browser opens one per
-   * candidate pair; 16 leaves headroom while one address can't take the whole pending budget. @default 16
+   * TCP connections waiting for their first frame from one source — an IPv4 address, or an IPv6 /64 (one
+   * host's share of addresses: counting single IPv6 addresses would bound nothing). A browser opens one
+   * per candidate pair; 16 leaves headroom while one source can't take the whole pending budget; beyond
+   * it the new connection is refused. @default 16
    */
   maxPendingPerAddress?: number;
+  /**
+   * Routed TCP connections from one source (IPv4 address, IPv6 /64) whose check carried no verified
+   * MESSAGE-INTEGRITY (their conn has no password). With `maxPendingPerAddress`, what one source without
+   * credentials can hold: 16 + 48 = 64 descriptors. Connections verified against a conn's password don't
+   * count (many users behind one NAT each have their own credentials). @default 48
+   */
+  maxUnverifiedPerAddress?: number;
+  /**
+   * Routed TCP connections in total. Keep the process's descriptor limit (`ulimit -n`) above this plus
+   * `maxPendingConnections` plus what the rest of the process opens. @default 1024
+   */
+  maxTcpConnections?: number;
+  /**
+   * A frame after the first must complete within this of its first byte; past it the connection is closed
+   * (`frame-timeout`). A deadline, not an idle timer: bytes dripping in don't extend it. A 64 KiB frame
+   * takes 10 s at 52 kbit/s; a media frame (~1.2 KB) is far quicker. Checked every second, so a connection
+   * is closed up to a second after. @default 10000
+   */
+  frameTimeoutMs?: number;
+  /**
+   * Bytes of frames a conn holds for its reader (`readFrom()`). At the bound the mux stops reading the
+   * connections that feed it (TCP flow control slows their senders) and reads on once half is drained;
+   * nothing is dropped. `maxQueuedPackets` bounds the count the same way. @default 262144 (256 KiB)
+   */
+  maxQueuedBytes?: number;
   /**
    * Bytes waiting to be written on one TCP connection (the peer reads slower than we send). Beyond it a
    * frame is dropped and counted (`writeDrops`), as a UDP datagram would be lost: memory stays bounded and
@@ -71,6 +102,10 @@ export const TCP_DEFAULTS: Readonly<ResolvedTCPMuxOptions> = Object.freeze({
   maxFirstFrameSize: 2048,
   maxPendingConnections: 256,
   maxPendingPerAddress: 16,
+  maxUnverifiedPerAddress: 48,
+  maxTcpConnections: 1024,
+  frameTimeoutMs: 10_000,
+  maxQueuedBytes: 256 * 1024,
   maxWriteBufferBytes: 1024 * 1024,
 });
 
@@ -84,6 +119,10 @@ const INTEGER_OPTIONS = [
   "maxFirstFrameSize",
   "maxPendingConnections",
   "maxPendingPerAddress",
+  "maxUnverifiedPerAddress",
+  "maxTcpConnections",
+  "frameTimeoutMs",
+  "maxQueuedBytes",
   "maxWriteBufferBytes",
 ] as const;
 

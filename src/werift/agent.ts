@@ -2,12 +2,15 @@
  * AgentBinding: one werift ICE `Connection` running on a UDPMux instead of sockets of its own.
  *
  * What it does to the agent instance (see `internals.ts` for why these are the seams):
- * 1. Routing follows the agent's ufrags. werift assigns new credentials only in `restart()`, before its first
- *    await: `restart` is wrapped, and the new ufrag is registered with the mux (`getConn(ufrag, addr,
- *    { password })`) when it returns. Old ufrags stay registered, because werift keeps answering checks for
- *    every ufrag in `userHistory`, up to {@link MAX_UFRAGS_PER_AGENT}. A ufrag another agent on the mux
- *    already owns is replaced by a fresh one (in the agent's field too) before it is advertised. The fields
- *    stay plain, so the agent keeps V8's fast properties (see `internals.ts`).
+ * 1. Routing follows the agent's ufrags, and the adapter draws them. werift draws 16 bits (4 hex
+ *    characters), which a peer can guess and squat before the agent registers it, and which collide among a
+ *    few hundred agents; so every ufrag werift assigns is replaced, in the agent's fields, by a fresh one of
+ *    96 random bits ({@link UfragRegistry.fresh}) before it is advertised: at attach, and in every
+ *    `restart()` (werift assigns new credentials only there, before its first await; `restart` is wrapped).
+ *    The new ufrag is registered with the mux (`getConn(ufrag, addr, { password })`) at once. Old ufrags
+ *    stay registered, because werift keeps answering checks for every ufrag in `userHistory`, up to
+ *    {@link MAX_UFRAGS_PER_AGENT}. The fields stay plain, so the agent keeps V8's fast properties (see
+ *    `internals.ts`).
  * 2. Gathering: `getCandidatePromises` gathers on the first announced address of each IP family instead of
  *    the machine's interfaces, and `ensureProtocol` swaps the `StunProtocol`'s `connectionMade` (which would
  *    bind a socket) for one that installs a {@link MuxTransport}. The other announced addresses and the
@@ -95,15 +98,10 @@ export class AgentBinding implements TransportOwner {
     this.#registry = registry;
     this.#closeTarget = closeTarget;
     this.#password = connection.localPassword;
-    this.#ufrag = connection.localUsername;
-    if (registry.ownerOf(this.#ufrag) !== undefined) {
-      const taken = this.#ufrag;
-      this.#ufrag = registry.fresh();
-      connection.localUsername = this.#ufrag;
-      connection.userHistory[this.#ufrag] = this.#password;
-      log("ufrag %s is taken on this mux: the agent uses %s", taken, this.#ufrag);
-    }
-    this.#register(this.#ufrag); // throws ERR_MUX_CLOSED before anything is hooked
+    const drawn = connection.localUsername;
+    this.#ufrag = registry.fresh(); // werift's own is guessable (module comment)
+    this.#register(this.#ufrag); // throws ERR_MUX_CLOSED before the agent is touched
+    this.#adopt(drawn);
     this.#hook();
   }
 
@@ -197,45 +195,51 @@ export class AgentBinding implements TransportOwner {
   // ---- credentials ---------------------------------------------------------------------------------
 
   /**
-   * werift assigned new credentials (`restart()`, before its first await): route the new ufrag, with its
-   * password, to this agent at once. A ufrag another agent of the mux owns is replaced by a fresh one, in
-   * the agent's fields too, before werift advertises it. The old ufrag keeps the password it had.
+   * werift assigned new credentials (`restart()`, before its first await): replace its ufrag by a fresh
+   * one and route that, with the new password, to this agent at once — before werift advertises it. The old
+   * ufrag keeps the password it had.
    */
   #syncCredentials(): void {
     const c = this.#connection;
-    const ufrag = c.localUsername;
+    const drawn = c.localUsername;
     const password = c.localPassword;
-    if (ufrag === this.#ufrag) {
+    if (drawn === this.#ufrag) {
       if (password !== this.#password) this.#onPasswordAssigned(password);
       return;
     }
     this.#password = password;
-    this.#onUfragAssigned(ufrag);
-    if (this.#ufrag !== ufrag && !this.#detached) {
-      c.localUsername = this.#ufrag;
-      c.userHistory[this.#ufrag] = password;
-    }
-  }
-
-  // ---- ufrags --------------------------------------------------------------------------------------
-
-  #onUfragAssigned(value: string): void {
-    if (this.#detached || typeof value !== "string" || this.#ufrags.has(value)) {
-      this.#ufrag = value;
+    if (this.#detached || typeof drawn !== "string") {
+      this.#ufrag = drawn; // a closed agent: nothing is routed to it any more
       return;
     }
-    let ufrag = value;
-    if (this.#registry.ownerOf(ufrag) !== undefined) {
-      ufrag = this.#registry.fresh();
-      log("ufrag %s is taken on this mux: the agent uses %s", value, ufrag);
-    }
+    const ufrag = this.#registry.fresh();
     this.#ufrag = ufrag;
     try {
       this.#register(ufrag);
     } catch (err) {
-      // The mux is closed (or werift made an invalid ufrag): the agent can't be reached any more.
+      // The mux is closed: the agent can't be reached any more.
       log("ufrag %s: cannot register (%O); closing the agent", ufrag, err);
       this.#scheduleClose();
+    }
+    this.#adopt(drawn);
+  }
+
+  // ---- ufrags --------------------------------------------------------------------------------------
+
+  /**
+   * Put the adapter's ufrag in the agent's fields in place of `drawn`, the one werift drew: `localUsername`,
+   * `userHistory` (werift answers checks for every ufrag there) and, after a restart, its protocols' host
+   * candidates (werift sets them again when it gathers). Plain assignments: the agent stays a fast object.
+   */
+  #adopt(drawn: string): void {
+    const c = this.#connection;
+    const ufrag = this.#ufrag;
+    c.localUsername = ufrag;
+    c.userHistory[ufrag] = this.#password;
+    if (drawn !== ufrag && !this.#ufrags.has(drawn)) delete c.userHistory[drawn];
+    for (const protocol of c.protocols) {
+      const candidate = (protocol as { localCandidate?: { ufrag?: string } } | null)?.localCandidate;
+      if (candidate?.ufrag === drawn) candidate.ufrag = ufrag;
     }
   }
 

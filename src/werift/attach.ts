@@ -3,8 +3,8 @@
  * `Connection`, or a werift `RTCPeerConnection` — on a {@link UDPMux} instead of sockets of its own.
  */
 import { invalidArgType, invalidArgValue, MuxClosedError } from "../errors.js";
-import type { IceMux } from "../ice-mux.js";
 import type { UDPMux } from "../mux.js";
+import { TCPMux } from "../tcp/mux.js";
 import { AgentBinding, type MuxForWerift } from "./agent.js";
 import { AlreadyGatheringError, BundlePolicyError } from "./errors.js";
 import type { WeriftConnection, WeriftPeerConnection } from "./internals.js";
@@ -49,8 +49,9 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
   // before detection: an attached agent's hooked methods and cleared stunServer would read as another agent
   if (isAttached(target)) throw alreadyAttached(target);
   const detected = detectTarget(target);
-  const tcpMux = (options as { tcpMux?: { closed?: unknown } } | undefined)?.tcpMux;
-  if (tcpMux?.closed === true) throw new MuxClosedError(); // before its listen addresses are read
+  const tcpMux = (options as { tcpMux?: unknown } | undefined)?.tcpMux;
+  // before its listen addresses are read; anything but a TCPMux is refused by resolveAttachOptions
+  if (tcpMux instanceof TCPMux && tcpMux.closed) throw new MuxClosedError();
   const resolved = resolveAttachOptions(options, mux.getListenAddresses());
   if (resolved.tcp !== undefined) pairTcpMux(resolved.tcp.mux, mux);
   if (detected.kind === "connection") {
@@ -69,7 +70,7 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
 
 /**
  * The TCP side of an agent, hooked over its agent binding. A TCP mux routes by ufrag alone and the ufrag
- * registry is the UDP mux's: so a TCP mux serves the agents of one UDP mux.
+ * registry is the UDP mux's: so a TCP mux serves the agents of one UDP mux at a time ({@link pairTcpMux}).
  */
 function bindTcp(
   binding: AgentBinding,
@@ -81,18 +82,34 @@ function bindTcp(
   binding.observeUfrags(new TcpBinding(connection, options.tcp.mux, options.tcp.plans, closeTarget));
 }
 
-const tcpMuxPairs = new WeakMap<object, object>();
+/** Each TCP mux's UDP mux: the first it was used with, until that one closes. */
+const tcpMuxPairs = new WeakMap<TCPMux, UDPMux>();
 
-function pairTcpMux(tcpMux: IceMux, mux: UDPMux): void {
+/**
+ * Pair `tcpMux` with `mux`, or throw if it serves another UDP mux that is still open. The pairing ends
+ * when that UDP mux closes (its agents, and with them their TCP conns, close too), so the TCP mux can then
+ * serve a new one.
+ */
+function pairTcpMux(tcpMux: TCPMux, mux: UDPMux): void {
   const paired = tcpMuxPairs.get(tcpMux);
-  if (paired === undefined) tcpMuxPairs.set(tcpMux, mux);
-  else if (paired !== mux) {
+  if (paired === mux) return;
+  // `closed` is set as soon as the UDP mux begins closing, before its 'close' event ends the pairing.
+  if (paired !== undefined && !paired.closed) {
     throw invalidArgValue(
       "options.tcpMux",
       "a TCP mux used with this UDP mux only (it routes by ufrag)",
       tcpMux,
     );
   }
+  tcpMuxPairs.set(tcpMux, mux);
+  mux.once("close", unpairer(tcpMux, mux));
+}
+
+/** The UDP mux's `'close'` listener; made here so that its closure holds the two muxes only. */
+function unpairer(tcpMux: TCPMux, mux: UDPMux): () => void {
+  return () => {
+    if (tcpMuxPairs.get(tcpMux) === mux) tcpMuxPairs.delete(tcpMux);
+  };
 }
 
 function claim(target: object): void {

@@ -12,8 +12,11 @@
  *   adapter substitutes the announced addresses and appends its own candidate promises (srflx, extra hosts).
  * - `Connection.localUsername` / `localPassword` are plain fields. After the constructor (and, for a peer
  *   connection, `createTransport`'s credential inheritance, before the adapter binds) only `restart()`
- *   assigns them, in its synchronous part (before its first await): the adapter wraps `restart` per
- *   instance and registers the new ufrag when it returns. The fields stay plain data fields: turning an
+ *   assigns them, in its synchronous part (before its first await), the ufrag from `randomString(4)`: 4 hex
+ *   characters, 16 bits (RFC 8445 §5.3 asks for 24+), also added to `userHistory` and to the protocols'
+ *   host candidates (`localCandidate.ufrag`; `gatherCandidates()` sets those again). The adapter replaces
+ *   that ufrag by one of 96 random bits at attach and, wrapping `restart` per instance, when it returns;
+ *   then it registers it. The fields stay plain data fields: turning an
  *   existing field into an accessor (on the instance, or by deleting it to expose one on a prototype) puts
  *   the object in V8's dictionary mode on Node 22 and 24 (V8 12+ normalizes on any delete): ~3 KiB more
  *   per agent and slower property access in every werift method.
@@ -69,7 +72,10 @@
  *   in the same read as Chromium's Finished: `Finished` advances werift's DTLS state before the duplicate's
  *   asynchronous handling reaches its "same flight again: resend the cached reply" guard, so werift sends a
  *   second reply flight with fresh keys and can no longer decrypt Chromium's records (the data channel never
- *   opens). The adapter hands werift one frame per macrotask, in order (`tcp.ts`).
+ *   opens). The adapter hands werift one frame per macrotask, in order (`tcp.ts`). Frames waiting for
+ *   werift are bounded in bytes per TCP connection: at the TCP mux's `maxQueuedBytes` the adapter pauses
+ *   the connection (`MuxedConnection.pauseFrom`) and resumes it at half; none is dropped. (It was a count,
+ *   1,024 frames per agent and family, dropping beyond: one peer blasting 64 KiB frames held 64 MiB.)
  * - Each agent listens on a new TCP port per host address (the adapter: none, the TCP mux's port).
  * - werift never sets `TCP_NODELAY` on its ICE-TCP sockets: Nagle's algorithm delays small records
  *   (measured: werift's own ICE-TCP echoes 11× slower than over UDP; forcing NODELAY raised it ~3.4×, the

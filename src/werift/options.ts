@@ -7,8 +7,8 @@ import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family } from "../address.js";
 import { invalidArgType, invalidArgValue } from "../errors.js";
-import type { IceMux } from "../ice-mux.js";
-import { validatePort } from "../validate.js";
+import { TCPMux } from "../tcp/mux.js";
+import { validatePort, validateTimeout } from "../validate.js";
 import { DEFAULT_PEER_CHECK_TIMEOUT_MS } from "./empty-check-list.js";
 import { NoAddressToAnnounceError } from "./errors.js";
 import { resolveTcpPlans, type TcpPlan } from "./tcp.js";
@@ -40,7 +40,8 @@ export interface AttachUDPMuxOptions {
    * How long an agent whose check list is empty when it starts connecting — the peer signalled
    * end-of-candidates and gave no usable candidate (none, or only `.local` ones, which attached agents
    * ignore) — waits for the peer's checks, which make a peer-reflexive pair, before ICE fails. werift itself
-   * fails at once; RFC 8863 asks for at least 39.5 s.
+   * fails at once; RFC 8863 asks for at least 39.5 s. An integer from 0 (werift's behaviour) to 2³¹−1, as
+   * every `*Ms` option (`ERR_OUT_OF_RANGE` otherwise).
    * @default 39500
    */
   peerCheckTimeoutMs?: number;
@@ -49,10 +50,13 @@ export interface AttachUDPMuxOptions {
    * candidate on each announced address with the TCP mux's port, binds no TCP listener of its own, and
    * answers the connections the TCP mux routes to it — for peers that can't use UDP. No need to set
    * werift's `iceUseTcp` (`useTcp`); set it to also get werift's active TCP candidates (werift dials out from
-   * sockets of its own). Closing the TCP mux closes the agents that use it. Use one TCP mux with one UDP mux.
+   * sockets of its own). Closing the TCP mux closes the agents that use it. A TCP mux serves the agents of
+   * one UDP mux at a time (it routes by ufrag, and ufrags are unique per UDP mux): once that UDP mux has
+   * closed, it can serve another. Anything but a `TCPMux` is refused (`ERR_INVALID_ARG_TYPE`): the agent
+   * would advertise a TCP candidate nothing answers.
    * @default undefined (no TCP candidates unless werift's own `iceUseTcp`, which listens per agent)
    */
-  tcpMux?: IceMux;
+  tcpMux?: TCPMux;
 }
 
 /** The addresses an agent advertises in one family: the first owns werift's host protocol. */
@@ -70,7 +74,7 @@ export interface ResolvedAttachOptions {
   stunServers: (StunServer & { family: Family })[];
   peerCheckTimeoutMs: number;
   /** The TCP mux and the families it serves, with `options.tcpMux`. */
-  tcp: { mux: IceMux; plans: TcpPlan[] } | undefined;
+  tcp: { mux: TCPMux; plans: TcpPlan[] } | undefined;
 }
 
 function familyOfIp(address: string): Family | undefined {
@@ -189,17 +193,12 @@ export function resolveAttachOptions(
     return { address: server.address, port: server.port, family };
   });
 
-  const peerCheckTimeoutMs = options?.peerCheckTimeoutMs ?? DEFAULT_PEER_CHECK_TIMEOUT_MS;
-  if (typeof peerCheckTimeoutMs !== "number") {
-    throw invalidArgType("options.peerCheckTimeoutMs", "a number", peerCheckTimeoutMs);
-  }
-  if (!Number.isFinite(peerCheckTimeoutMs) || peerCheckTimeoutMs < 0) {
-    throw invalidArgValue(
-      "options.peerCheckTimeoutMs",
-      "a finite number of milliseconds >= 0",
-      peerCheckTimeoutMs,
-    );
-  }
+  // 0 is werift's own behaviour (fail at once); the upper bound is every `*Ms` option's.
+  const peerCheckTimeoutMs = validateTimeout(
+    options?.peerCheckTimeoutMs ?? DEFAULT_PEER_CHECK_TIMEOUT_MS,
+    "options.peerCheckTimeoutMs",
+    { min: 0 },
+  );
 
   // A family with nothing to announce gets no host protocol, so the agent doesn't use it.
   const families = [...byFamily.values()].filter((plan) => plan.addresses.length > 0);
@@ -215,9 +214,9 @@ export function resolveAttachOptions(
   const tcpMux = options?.tcpMux;
   let tcp: ResolvedAttachOptions["tcp"];
   if (tcpMux !== undefined) {
-    if (tcpMux === null || typeof tcpMux !== "object" || typeof tcpMux.getConn !== "function") {
-      throw invalidArgType("options.tcpMux", "a TCPMux", tcpMux);
-    }
+    // Not duck-typed: a UDPMux has the same methods, and its port would be advertised as a TCP candidate.
+    // (The build shares one copy of the core between the entry points, so `instanceof` holds across them.)
+    if (!(tcpMux instanceof TCPMux)) throw invalidArgType("options.tcpMux", "a TCPMux", tcpMux);
     tcp = { mux: tcpMux, plans: resolveTcpPlans(families, tcpMux) };
   }
   return { families, stunServers, peerCheckTimeoutMs, tcp };

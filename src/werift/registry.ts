@@ -2,9 +2,11 @@
  * Which werift agent owns which local ufrag on a mux, and which targets are attached.
  *
  * werift draws its ufrags from only 16 bits (`randomBytes(4).toString("hex").slice(0, 4)`, four hex
- * characters — RFC 8445 §5.3 asks for at least 24 bits): with a few hundred agents on one mux two of them
- * will draw the same ufrag, and a mux routes first contact by ufrag alone. The registry lets the adapter see
- * the clash and give the newcomer a fresh ufrag before it is ever advertised.
+ * characters — RFC 8445 §5.3 asks for at least 24 bits): a peer can guess one and squat it before the agent
+ * registers it, and with a few hundred agents on one mux two of them will draw the same one (a mux routes
+ * first contact by ufrag alone). So the adapter gives every attached agent a ufrag of its own drawing, at
+ * attach and at every ICE restart: {@link UfragRegistry.fresh}, 96 random bits, never one an agent of the
+ * mux owns.
  *
  * Both maps are `WeakMap`s keyed by the mux or the target: state per instance, kept outside it because the
  * adapter must not reach into the core's private state or add fields to werift's objects.
@@ -18,11 +20,6 @@ export type UfragOwner = object;
 /** The ufrags of one mux's werift agents. */
 export class UfragRegistry {
   readonly #owners = new Map<string, UfragOwner>();
-
-  /** The agent that owns `ufrag` on this mux, if any. */
-  ownerOf(ufrag: string): UfragOwner | undefined {
-    return this.#owners.get(ufrag);
-  }
 
   claim(ufrag: string, owner: UfragOwner): void {
     this.#owners.set(ufrag, owner);

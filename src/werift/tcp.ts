@@ -14,10 +14,13 @@
  *    has a conn on the TCP mux per family, with the agent's password (the mux checks the first frame's
  *    MESSAGE-INTEGRITY, which werift never does on TCP).
  * 3. Receiving: frames are delivered synchronously by the mux; werift gets them one per macrotask, in order
- *    (a bounded FIFO per family drained one frame per `setImmediate`). werift handles every frame of a TCP
- *    read in one synchronous loop, and that breaks its DTLS server when Chromium retransmits a flight (see
- *    `internals.ts`); one frame per macrotask lets werift's asynchronous handling of a frame run before the
- *    next frame arrives, as on UDP where each datagram is its own event.
+ *    (one FIFO per family, across its TCP connections, drained one frame per `setImmediate`). werift
+ *    handles every frame of a TCP read in one synchronous loop, and that breaks its DTLS server when
+ *    Chromium retransmits a flight (see `internals.ts`); one frame per macrotask lets werift's asynchronous
+ *    handling of a frame run before the next frame arrives, as on UDP where each datagram is its own event.
+ *    The FIFO is bounded in bytes per TCP connection, by flow control: a connection with the TCP mux's
+ *    `maxQueuedBytes` waiting is paused (`MuxedConnection.pauseFrom`: the mux stops reading it, TCP slows
+ *    the sender) until werift has taken it down to half; nothing is dropped.
  * 4. Sending goes to the conn that delivered the peer's connection (an ICE restart leaves a TCP connection
  *    with the ufrag it was opened for); a passive side never dials (`ERR_NO_TCP_CONNECTION`).
  * 5. Close, both ways: closing the agent closes its TCP conns (and with them their TCP connections); a conn
@@ -31,6 +34,7 @@ import { ConnClosedError, invalidArgValue, NoTcpConnectionError } from "../error
 import type { IceMux } from "../ice-mux.js";
 import type { MuxedConnection } from "../muxed-connection.js";
 import { BoundedQueue } from "../queue.js";
+import type { TCPMux } from "../tcp/mux.js";
 import { UnsupportedWeriftError } from "./errors.js";
 import type {
   WeriftAddress,
@@ -44,12 +48,17 @@ import { weriftLog as log } from "./log.js";
 import type { FamilyPlan } from "./options.js";
 
 /**
- * Frames one agent's family may have waiting for werift. A TCP read of 64 KiB holds ~45 full-size DTLS
- * records and one frame is handed over per event-loop turn, so a burst fits many times over; 1024 frames
- * (~1.5 MiB at most) bound what a peer that outpaces werift can make the process hold. Overflow is counted
- * ({@link TcpBinding.droppedFrames}) and logged: DTLS and SCTP recover from a lost record as on UDP.
+ * What one queued frame costs beyond its bytes, as the per-connection bound counts it: the `Buffer` view
+ * the mux hands over (~100 bytes of heap, measured on Node 20) and its two queue slots. So a peer sending
+ * empty frames is bounded too (`maxQueuedBytes / 128` frames: 2,048 at the default).
  */
-export const MAX_QUEUED_TCP_FRAMES = 1024;
+export const FRAME_ENTRY_BYTES = 128;
+
+/**
+ * Queue length past which the FIFO's storage is made anew once it drains: a ring never shrinks, and a
+ * burst of small frames would otherwise leave its peak size behind for the agent's life.
+ */
+const RING_RESET_LENGTH = 256;
 
 /** Remote addresses remembered per agent for sending; a peer opens one connection per pair it checks. */
 const MAX_ROUTES = 64;
@@ -104,9 +113,14 @@ function describe(listen: AddressInfo[]): string {
 
 const noop = (): void => {};
 
+/**
+ * An agent's ICE-TCP on a TCP mux (see the module comment). Memory: per TCP connection routed to the agent,
+ * at most the TCP mux's `maxQueuedBytes` (plus the frame that crossed it) of frames waiting for werift,
+ * counted with {@link FRAME_ENTRY_BYTES} per frame; the TCP mux bounds the connections per ufrag.
+ */
 export class TcpBinding implements UfragObserver {
   readonly #connection: WeriftConnection;
-  readonly #mux: IceMux;
+  readonly #mux: TCPMux;
   readonly #plans: TcpPlan[];
   readonly #closeTarget: () => void;
   /** Registered ufrags, oldest first, each with its TCP conns (one per family of {@link #plans}). */
@@ -120,20 +134,14 @@ export class TcpBinding implements UfragObserver {
   /** Whether this gather keeps werift's active TCP candidates (the caller asked for werift's ICE-TCP). */
   #keepActive = false;
   #detached = false;
-  #droppedFrames = 0;
   #sendErrors = 0;
 
-  constructor(connection: WeriftConnection, mux: IceMux, plans: TcpPlan[], closeTarget: () => void) {
+  constructor(connection: WeriftConnection, mux: TCPMux, plans: TcpPlan[], closeTarget: () => void) {
     this.#connection = connection;
     this.#mux = mux;
     this.#plans = plans;
     this.#closeTarget = closeTarget;
     this.#hook();
-  }
-
-  /** Frames dropped because werift had {@link MAX_QUEUED_TCP_FRAMES} waiting. */
-  get droppedFrames(): number {
-    return this.#droppedFrames;
   }
 
   /** Application data werift sent that the mux could not take. */
@@ -203,7 +211,7 @@ export class TcpBinding implements UfragObserver {
         throw new Error(`udpmux: the TCP mux takes no connections for ${localIp}`);
       }
       if (this.#side(family) !== undefined) throw new Error(`udpmux: a second ${family} TCP protocol`);
-      side = new PassiveSide(this, family, protocol);
+      side = new PassiveSide(family, protocol, this.#mux.maxQueuedBytes);
       port = plan.port;
       this.#sides.push(side);
       for (const conns of this.#ufrags.values()) connOf(conns, family)?.on("message", side.receive);
@@ -320,11 +328,6 @@ export class TcpBinding implements UfragObserver {
 
   // ---- for the sides -------------------------------------------------------------------------------
 
-  frameDropped(family: Family): void {
-    this.#droppedFrames++;
-    dropLog(family, this.#droppedFrames);
-  }
-
   sendFailed(err: unknown): void {
     this.#sendErrors++;
     log("TCP send failed: %O", err);
@@ -344,24 +347,49 @@ export class TcpBinding implements UfragObserver {
 }
 
 /**
+ * One TCP connection routed to the agent, as the side sees it: where werift's replies go, and what its
+ * frames waiting for werift cost (the bound is counted per connection). Queued frames point to it, so it
+ * outlives its route while they wait.
+ */
+interface Flow {
+  readonly conn: MuxedConnection;
+  readonly address: string;
+  readonly port: number;
+  /** Bytes of its frames in the FIFO, {@link FRAME_ENTRY_BYTES} more per frame. */
+  queued: number;
+  /** The side paused the connection (`conn.pauseFrom`) and has not resumed it yet. */
+  paused: boolean;
+}
+
+/**
  * One family's passive protocol on the TCP mux: the FIFO from the conns to werift, and the route back.
+ *
+ * The FIFO is one queue across the family's TCP connections, in arrival order, drained one frame per
+ * macrotask (see the module comment). It is bounded per connection, in bytes: when a connection has
+ * `maxQueuedBytes` waiting (counting {@link FRAME_ENTRY_BYTES} per frame), the side pauses it
+ * (`conn.pauseFrom`: the TCP mux stops reading it right after the current frame, and TCP flow control
+ * slows the sender) and resumes it once werift has taken it down to half. Nothing is dropped. A frame the
+ * mux hands over may be a view of a larger read that it keeps alive; frames spanning reads are copies, so
+ * what the views pin beyond the count is at most about as much again.
  */
 class PassiveSide {
-  readonly #frames = new BoundedQueue<Buffer>(MAX_QUEUED_TCP_FRAMES);
-  readonly #from = new BoundedQueue<RemoteInfo>(MAX_QUEUED_TCP_FRAMES);
-  /** Remote `address|port` → the conn its TCP connection belongs to, oldest first. */
-  readonly #routes = new Map<string, MuxedConnection>();
-  /** The last frame's sender and conn: a route is written only when they change. */
-  #lastAddress = "";
-  #lastPort = -1;
-  #lastConn: MuxedConnection | undefined;
+  /** Frames for werift, oldest first, each with its connection at the same place in {@link #flows}. */
+  #frames = new BoundedQueue<Buffer>(Number.POSITIVE_INFINITY); // bounded per connection, by pausing it
+  #flows = new BoundedQueue<Flow>(Number.POSITIVE_INFINITY);
+  /** The FIFO's longest since its storage was made (see {@link RING_RESET_LENGTH}). */
+  #peak = 0;
+  /** Remote `address|port` → its connection, oldest first. */
+  readonly #routes = new Map<string, Flow>();
+  /** The last frame's connection: a route is looked up only when the sender changes. */
+  #last: Flow | undefined;
   #scheduled = false;
   #closed = false;
 
   constructor(
-    private readonly owner: TcpBinding,
     readonly family: Family,
     readonly protocol: WeriftTcpPassiveProtocol,
+    /** Per TCP connection: the TCP mux's `maxQueuedBytes`. */
+    private readonly maxQueuedBytes: number,
   ) {}
 
   /** The conns' `'message'` listener (`this` is the conn): queue the frame for werift. */
@@ -372,28 +400,43 @@ class PassiveSide {
 
   #enqueue(conn: MuxedConnection, frame: Buffer, rinfo: RemoteInfo): void {
     if (this.#closed) return;
-    if (rinfo.port !== this.#lastPort || rinfo.address !== this.#lastAddress || conn !== this.#lastConn) {
-      this.#route(conn, rinfo);
+    let flow = this.#last;
+    if (
+      flow === undefined ||
+      rinfo.port !== flow.port ||
+      rinfo.address !== flow.address ||
+      conn !== flow.conn
+    ) {
+      flow = this.#route(conn, rinfo);
     }
-    if (!this.#frames.push(frame)) {
-      this.owner.frameDropped(this.family);
-      return;
+    this.#frames.push(frame);
+    this.#flows.push(flow);
+    if (this.#frames.length > this.#peak) this.#peak = this.#frames.length;
+    flow.queued += frame.length + FRAME_ENTRY_BYTES;
+    // Every frame over the bound pauses again: after the first only the tail of a read gets here, and a
+    // new TCP connection from the same address and port (the old one closed) must be paused too.
+    if (flow.queued >= this.maxQueuedBytes) {
+      flow.paused = true;
+      conn.pauseFrom(flow.address, flow.port);
     }
-    this.#from.push(rinfo);
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#drain);
     }
   }
 
-  #route(conn: MuxedConnection, rinfo: RemoteInfo): void {
+  /** The connection of `conn` from `rinfo`, made the newest route. */
+  #route(conn: MuxedConnection, rinfo: RemoteInfo): Flow {
     const key = routeKey(rinfo.address, rinfo.port);
+    let flow = this.#routes.get(key);
     this.#routes.delete(key); // re-inserted as the newest
-    this.#routes.set(key, conn);
+    if (flow === undefined || flow.conn !== conn) {
+      flow = { conn, address: rinfo.address, port: rinfo.port, queued: 0, paused: false };
+    }
+    this.#routes.set(key, flow);
     if (this.#routes.size > MAX_ROUTES) this.#routes.delete(this.#routes.keys().next().value as string);
-    this.#lastAddress = rinfo.address;
-    this.#lastPort = rinfo.port;
-    this.#lastConn = conn;
+    this.#last = flow;
+    return flow;
   }
 
   /** One frame to werift per macrotask, in arrival order. */
@@ -401,14 +444,23 @@ class PassiveSide {
     this.#scheduled = false;
     if (this.#closed) return;
     const frame = this.#frames.shift();
-    const rinfo = this.#from.shift();
-    if (frame === undefined || rinfo === undefined) return;
+    const flow = this.#flows.shift();
+    if (frame === undefined || flow === undefined) return;
+    flow.queued -= frame.length + FRAME_ENTRY_BYTES;
+    if (flow.paused && flow.queued <= this.maxQueuedBytes / 2) {
+      flow.paused = false;
+      if (!flow.conn.closed) flow.conn.resumeFrom(flow.address, flow.port);
+    }
     if (this.#frames.length > 0) {
       this.#scheduled = true;
       setImmediate(this.#drain);
+    } else if (this.#peak > RING_RESET_LENGTH) {
+      this.#frames = new BoundedQueue<Buffer>(Number.POSITIVE_INFINITY);
+      this.#flows = new BoundedQueue<Flow>(Number.POSITIVE_INFINITY);
+      this.#peak = 0;
     }
     try {
-      this.protocol.handleFrame(frame, [rinfo.address, rinfo.port]);
+      this.protocol.handleFrame(frame, [flow.address, flow.port]);
     } catch (err) {
       log("werift's handleFrame threw: %O", err); // werift catches its own; a throw here is a werift change
     }
@@ -418,30 +470,32 @@ class PassiveSide {
     if (this.#closed) return Promise.reject(new ConnClosedError());
     if (!Array.isArray(addr)) return Promise.reject(new NoTcpConnectionError(String(addr), 0));
     const [address, port] = addr;
+    const last = this.#last;
     const conn =
-      address === this.#lastAddress && port === this.#lastPort
-        ? this.#lastConn
-        : this.#routes.get(routeKey(address, port));
+      last !== undefined && address === last.address && port === last.port
+        ? last.conn
+        : this.#routes.get(routeKey(address, port))?.conn;
     if (conn === undefined || conn.closed) return Promise.reject(new NoTcpConnectionError(address, port));
     return conn.writeTo(data, { address, port }).then(noop);
   }
 
-  /** `conn` is going away: forget the routes through it. */
+  /**
+   * `conn` is going away: forget the routes through it. Its frames still queued go to werift in turn (its
+   * closed conn is never resumed).
+   */
   forget(conn: MuxedConnection): void {
-    for (const [key, routed] of this.#routes) if (routed === conn) this.#routes.delete(key);
-    if (this.#lastConn === conn) {
-      this.#lastConn = undefined;
-      this.#lastAddress = "";
-      this.#lastPort = -1;
-    }
+    for (const [key, flow] of this.#routes) if (flow.conn === conn) this.#routes.delete(key);
+    if (this.#last?.conn === conn) this.#last = undefined;
   }
 
+  /** Drop every queued frame and route; nothing is resumed (the agent's conns are closing). */
   close(): void {
     this.#closed = true;
-    this.#frames.drain();
-    this.#from.drain();
+    this.#frames = new BoundedQueue<Buffer>(0);
+    this.#flows = new BoundedQueue<Flow>(0);
+    this.#peak = 0;
     this.#routes.clear();
-    this.#lastConn = undefined;
+    this.#last = undefined;
   }
 }
 
@@ -464,11 +518,4 @@ function tcpFoundation(address: string): string {
 function connOf(conns: readonly MuxedConnection[], family: Family): MuxedConnection | undefined {
   for (const conn of conns) if (conn.family === family) return conn;
   return undefined;
-}
-
-/** Rate-limited: a peer can make it happen. One line per 100 drops after the first 10. */
-function dropLog(family: Family, total: number): void {
-  if (total <= 10 || total % 100 === 0) {
-    log("%s TCP frames: %d dropped so far (%d waiting for werift)", family, total, MAX_QUEUED_TCP_FRAMES);
-  }
 }

@@ -1,7 +1,8 @@
 /**
  * Every map and queue an attacker can make the mux fill has a bound (issue 5, item 3), and time-bounded
- * entries expire. Time runs on fake timers: the mux reads `Date.now()` and arms its 1 s sweep in `start()`,
- * so each mux is created after `vi.useFakeTimers()`. Datagrams still travel over real loopback sockets.
+ * entries expire. Time runs on fake timers: the mux reads the monotonic clock (`performance.now()`) and arms
+ * its 1 s sweep in `start()`, so each mux is created after `vi.useFakeTimers()`. `Date` is faked too, so a
+ * test can step the wall clock (`vi.setSystemTime`) while the monotonic one stays. Datagrams still travel over real loopback sockets.
  */
 import dgram from "node:dgram";
 import { once } from "node:events";
@@ -11,7 +12,9 @@ import { UDPMux } from "../../src/mux.js";
 import { bindingRequest, bindingSuccess, closeAll, MUX_RECV_BUFFER, socket, track } from "../helpers.js";
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout", "Date"] });
+  vi.useFakeTimers({
+    toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout", "Date", "performance"],
+  });
 });
 
 afterEach(async () => {
@@ -86,6 +89,31 @@ describe("acceptTimeoutMs", () => {
     expect(conn.closed).toBe(false);
     vi.advanceTimersByTime(10_000); // claimed by getConn: never expires
     expect(conn.closed).toBe(false);
+  });
+});
+
+describe("a wall-clock step", () => {
+  it.each([
+    ["an hour forward", 3_600_000],
+    ["an hour back", -3_600_000],
+  ])("(%s) neither expires an unclaimed conn early nor stalls its expiry", async (_name, step) => {
+    const { m, send } = await watchedMux();
+    const peer = await socket();
+    await send(peer, bindingRequest("steppedUfrag:peer"));
+    const wallBefore = Date.now();
+    const monotonicBefore = performance.now();
+
+    vi.setSystemTime(Date.now() + step); // NTP, a resumed VM, an operator: the monotonic clock doesn't move
+    expect(Date.now() - wallBefore).toBe(step);
+    expect(performance.now()).toBe(monotonicBefore);
+    vi.advanceTimersByTime(1000); // a sweep on the far side of the step: forward, Date.now() would expire it
+    expect(m.stats()).toMatchObject({ connections: 1, acceptQueue: 1 });
+
+    vi.advanceTimersByTime(DEFAULTS.acceptTimeoutMs - 1000 - 1);
+    expect(m.stats().connections).toBe(1);
+    vi.advanceTimersByTime(1); // back, Date.now() would keep it another hour
+    expect(m.stats()).toMatchObject({ connections: 0, acceptQueue: 0 });
+    expect(m.stats().droppedByReason.expired).toBe(1);
   });
 });
 
@@ -197,7 +225,7 @@ describe("STUN transactions", () => {
 });
 
 describe("close", () => {
-  it("empties every map and clears the sweep timer", async () => {
+  it("empties every map and clears its timers", async () => {
     const { m, send } = await watchedMux();
     const peer = await socket();
     m.getConn("closeUfrag");
@@ -206,7 +234,8 @@ describe("close", () => {
     await m
       .getConn("closeUfrag")
       .writeTo(bindingRequest(), { address: "127.0.0.1", port: peer.address().port });
-    expect(vi.getTimerCount()).toBe(1); // the sweep
+    // The sweep, and on Linux the kernelDrops refresh (kernelDropsIntervalMs).
+    expect(vi.getTimerCount()).toBe(process.platform === "linux" ? 2 : 1);
     await m.close();
     expect(vi.getTimerCount()).toBe(0);
     const stats = m.stats();

@@ -141,7 +141,9 @@ describe("a peer advertising another peer's address as its candidate", () => {
   });
 
   it("even the attacker's own verified checks from the victim's address can't move it while the victim is active", async () => {
-    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout", "Date"] });
+    vi.useFakeTimers({
+      toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout", "Date", "performance"],
+    });
     const { m, send } = await watchedMux({ addressIdleMs: 30_000 });
     const victimConn = m.getConn(SERVER_UFRAG, undefined, { password: SERVER_PASSWORD });
     const attackerPassword = "attackerPassword01234567";

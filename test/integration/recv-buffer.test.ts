@@ -114,7 +114,7 @@ describe.runIf(linux)("kernel drops", () => {
   it("a blocked event loop under a flood: the kernel's drops show in stats(), and nothing else is lost", async () => {
     const m = await mux({ recvBufferSize: 64 * 1024 });
     const { port } = m.getListenAddresses()[0]!;
-    expect(m.stats().kernelDrops).toBe(0);
+    expect(await m.refreshKernelDrops()).toBe(0); // the first read, the baseline, is done before the flood
     const count = 3000;
     const worker = new Worker(FLOOD_WORKER, { eval: true, workerData: { port, count, size: 1000 } });
     const done = once(worker, "message");
@@ -129,8 +129,9 @@ describe.runIf(linux)("kernel drops", () => {
     await worker.terminate();
     expect(sent).toBe(count);
     // Whatever the kernel kept is read once the loop turns.
-    await until(() => m.stats().received + (m.stats().kernelDrops ?? 0) >= count); // asserted below
+    await until(async () => m.stats().received + ((await m.refreshKernelDrops()) ?? 0) >= count); // asserted below
     const { received, kernelDrops, dropped } = m.stats();
+    expect(kernelDrops).toBe(await m.refreshKernelDrops()); // stats() shows the last read
     expect(kernelDrops).toBeGreaterThan(0);
     expect(received + kernelDrops!).toBe(count); // loopback loses nothing else
     expect(dropped).toBe(received); // junk: every datagram that reached the mux was dropped as not-stun
@@ -139,8 +140,49 @@ describe.runIf(linux)("kernel drops", () => {
   it("finds IPv6 and dual-stack sockets too (in /proc/net/udp6)", async () => {
     const v6 = await mux({ address: "::1" });
     const dual = await mux({ address: "::" });
-    expect(v6.stats().kernelDrops).toBe(0);
-    expect(dual.stats().kernelDrops).toBe(0);
+    expect(await v6.refreshKernelDrops()).toBe(0);
+    expect(await dual.refreshKernelDrops()).toBe(0);
+  });
+
+  it("stats() shows the count of the last read, refreshed every kernelDropsIntervalMs", async () => {
+    const s = await socket();
+    const { port } = s.address();
+    s.setRecvBufferSize(4096);
+    const m = track(new UDPMux(s, { closeSocket: false, kernelDropsIntervalMs: 50 }));
+    expect(m.stats().kernelDrops).toBe(0); // before the first read completes, too
+    expect(await m.refreshKernelDrops()).toBe(0);
+    // Not started yet: nobody reads the socket, so 50 KB overflow its buffer.
+    const sender = await socket();
+    const sent = Array.from(
+      { length: 50 },
+      () =>
+        new Promise((resolve, reject) =>
+          sender.send(Buffer.alloc(1000), port, "127.0.0.1", (err) => (err ? reject(err) : resolve(err))),
+        ),
+    );
+    await Promise.all(sent);
+    expect(m.stats().kernelDrops).toBe(0); // not read yet
+    m.start(); // starts the timer: no refreshKernelDrops() from here on
+    expect(await until(() => (m.stats().kernelDrops ?? 0) > 0)).toBe(true);
+    expect(m.stats().kernelDrops).toBeGreaterThan(0);
+  });
+
+  it("refreshKernelDrops() takes an AbortSignal, and resolves with the last count after close()", async () => {
+    const m = await mux();
+    await expect(m.refreshKernelDrops({ signal: AbortSignal.abort(new Error("stop")) })).rejects.toThrow(
+      "stop",
+    );
+    const aborting = new AbortController();
+    const refreshing = m.refreshKernelDrops({ signal: aborting.signal });
+    aborting.abort(new Error("later"));
+    await expect(refreshing).rejects.toThrow("later");
+    await expect(m.refreshKernelDrops({ signal: "no" as never })).rejects.toMatchObject({
+      code: "ERR_INVALID_ARG_TYPE",
+    });
+    expect(await m.refreshKernelDrops()).toBe(0);
+    await m.close();
+    expect(await m.refreshKernelDrops()).toBe(0);
+    expect(m.stats().kernelDrops).toBe(0);
   });
 
   it("counts from the mux's start, not the socket's", async () => {
@@ -148,12 +190,13 @@ describe.runIf(linux)("kernel drops", () => {
     const { port } = s.address();
     s.setRecvBufferSize(4096);
     const first = track(new UDPMux(s, { closeSocket: false })); // never started: nobody reads the socket
+    expect(await first.refreshKernelDrops()).toBe(0); // its first read: counting starts
     const sender = await socket();
     for (let i = 0; i < 50; i++) sender.send(Buffer.alloc(1000), port, "127.0.0.1");
-    expect(await until(() => (first.stats().kernelDrops ?? 0) > 0)).toBe(true);
+    expect(await until(async () => ((await first.refreshKernelDrops()) ?? 0) > 0)).toBe(true);
     const second = track(new UDPMux(s, { closeSocket: false }));
-    expect(second.stats().kernelDrops).toBe(0);
-    expect(first.stats().kernelDrops).toBeGreaterThan(0);
+    expect(await second.refreshKernelDrops()).toBe(0);
+    expect(await first.refreshKernelDrops()).toBeGreaterThan(0);
   });
 });
 
@@ -161,9 +204,9 @@ describe.runIf(linux)("kernel drops", () => {
  * Poll `condition` every 10 ms for up to 5 s (the kernel's counters have no event to await); whether it
  * became true. Callers assert on the values themselves, so a failure shows them.
  */
-async function until(condition: () => boolean): Promise<boolean> {
+async function until(condition: () => boolean | Promise<boolean>): Promise<boolean> {
   const deadline = Date.now() + 5000;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -136,6 +136,9 @@ async function runOps(ops: Op[]): Promise<void> {
       conns.set(u, c);
     }
     c.handle = mux.getConn(u);
+    // A claimed conn's candidate leaves the accept queue: accept() never yields a conn someone holds.
+    const waiting = acceptQueue.indexOf(u);
+    if (waiting !== -1) acceptQueue.splice(waiting, 1);
     return c;
   };
   const check = () => {

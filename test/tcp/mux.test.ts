@@ -173,7 +173,7 @@ describe("first frame", () => {
     expect(mux.stats().rejectedByReason).toEqual({ "first-frame-timeout": 1 });
   });
 
-  it("caps pending connections per remote IP, and in total", async () => {
+  it("caps pending connections per source; with every pending slot taken the oldest is evicted", async () => {
     const perIp = await listen({ maxPendingPerAddress: 2 });
     const [a, b] = [await client(perIp), await client(perIp)];
     await until(() => perIp.stats().pendingConnections === 2);
@@ -187,11 +187,15 @@ describe("first frame", () => {
     expect(b.socket.destroyed).toBe(false);
 
     const total = await listen({ maxPendingConnections: 1 });
-    await client(total);
+    const oldest = await client(total);
     await until(() => total.stats().pendingConnections === 1);
-    const refused = await client(total);
-    await refused.closed;
-    expect(total.stats().rejectedByReason).toEqual({ "pending-limit": 1 });
+    const newest = await client(total);
+    await oldest.closed; // evicted, so the newest can send its check
+    expect(total.stats().rejectedByReason).toEqual({ "pending-evicted": 1 });
+    total.getConn("newest");
+    newest.socket.write(check("newest:peer"));
+    await until(() => total.stats().tcpConnections === 1);
+    expect(newest.socket.destroyed).toBe(false);
   });
 
   it("a second connection for the same ufrag (another address) is added; beyond maxAddressesPerUfrag it is refused", async () => {

@@ -1,14 +1,16 @@
 /**
  * ICE-TCP through a TCPMux (`attachUDPMux(agent, mux, { tcpMux })`): werift-ice 0.2.3, werift 0.24.4 and
  * 0.25.2 agents as the passive side, a plain werift agent with `useTcp` as the active side; the candidate,
- * no TCP listener of the agent's own, data both ways, frames handed over one per macrotask, ICE restart,
- * close both ways.
+ * no TCP listener of the agent's own, data both ways, frames handed over one per macrotask and bounded in
+ * bytes per TCP connection (flow control, nothing dropped), ICE restart, close both ways; which TCP muxes
+ * `options.tcpMux` takes.
  */
 import { connect } from "node:net";
 import { beforeEach, describe, expect, it } from "vitest";
 import { classes, Message, methods } from "werift-ice";
-import { TCPMux, UDPMux } from "../../src/index.js";
+import { MuxedConnection, TCPMux, UDPMux } from "../../src/index.js";
 import { attachUDPMux } from "../../src/werift/index.js";
+import { FRAME_ENTRY_BYTES } from "../../src/werift/tcp.js";
 import {
   ICE_FLAVORS,
   type IceAgent,
@@ -61,6 +63,29 @@ function frame(data: Buffer): Buffer {
   const header = Buffer.alloc(2);
   header.writeUInt16BE(data.length);
   return Buffer.concat([header, data]);
+}
+
+/** The agent's passive TCP protocol, once it gathered. */
+function passiveOf(agent: IceAgent): { handleFrame(data: Buffer, addr: unknown): void } {
+  const passive = agent.protocols.find((p) => (p as { type?: string }).type === "tcp");
+  expect(passive).toBeDefined();
+  return passive as { handleFrame(data: Buffer, addr: unknown): void };
+}
+
+/** Data frames of the flow-control tests: `DATA_BYTES` bytes, not STUN (RTP's first byte), numbered. */
+const DATA_FRAMES = 64;
+const DATA_BYTES = 1000;
+/** The TCP mux's `maxQueuedBytes` in those tests: a handful of data frames. */
+const QUEUE_BOUND = 8 * 1024;
+
+function dataFrames(): Buffer {
+  return Buffer.concat(
+    Array.from({ length: DATA_FRAMES }, (_, seq) => {
+      const data = Buffer.alloc(DATA_BYTES, 0x80);
+      data.writeUInt16BE(seq, 1);
+      return frame(data);
+    }),
+  );
 }
 
 describe.each(ICE_FLAVORS)("$name agent on a TCPMux", ({ create }) => {
@@ -148,6 +173,81 @@ describe.each(ICE_FLAVORS)("$name agent on a TCPMux", ({ create }) => {
     expect(order).toEqual(["frame 1", "microtask of 1", "frame 2", "microtask of 2"]);
   });
 
+  it("bounds frames waiting for werift in bytes per TCP connection: pauses it, drops nothing, keeps the order", async () => {
+    const small = closer.add(await TCPMux.listen({ address: "127.0.0.1", maxQueuedBytes: QUEUE_BOUND }));
+    const a = closer.add(attachUDPMux(create(false, { ...LOOPBACK_ICE_OPTIONS }), mux, { tcpMux: small }));
+    await a.gatherCandidates();
+    // What the mux delivered and werift has not had yet, counted as the adapter counts it.
+    let waiting = 0;
+    let maxWaiting = 0;
+    small.getConn(a.localUsername).on("message", (data: Buffer) => {
+      waiting += data.length + FRAME_ENTRY_BYTES;
+      maxWaiting = Math.max(maxWaiting, waiting);
+    });
+    const passive = passiveOf(a);
+    const handleFrame = passive.handleFrame;
+    const seqs: number[] = [];
+    let sawPaused = false;
+    passive.handleFrame = function (data, addr) {
+      waiting -= data.length + FRAME_ENTRY_BYTES;
+      if (data.length === DATA_BYTES) seqs.push(data.readUInt16BE(1));
+      if (small.stats().pausedConnections > 0) sawPaused = true;
+      handleFrame.call(this, data, addr);
+    };
+    const socket = connect(small.getListenAddresses()[0]!.port, "127.0.0.1");
+    closer.add({ close: () => socket.destroy() });
+    socket.on("error", () => {});
+    socket.write(Buffer.concat([frame(check(a.localUsername, a.localPassword)), dataFrames()]));
+    await expect.poll(() => seqs.length).toBe(DATA_FRAMES);
+    expect(seqs).toEqual([...Array(DATA_FRAMES).keys()]); // every frame, in order
+    expect(sawPaused).toBe(true);
+    expect(maxWaiting).toBeGreaterThanOrEqual(QUEUE_BOUND); // the bound was reached…
+    expect(maxWaiting).toBeLessThanOrEqual(QUEUE_BOUND + DATA_BYTES + FRAME_ENTRY_BYTES); // …by one frame at most
+    await expect.poll(() => small.stats().pausedConnections).toBe(0); // resumed
+    expect(small.stats().tcpConnections).toBe(1);
+  });
+
+  it("closing the agent while a connection is paused drops its waiting frames and resumes no closed conn", async () => {
+    const small = closer.add(await TCPMux.listen({ address: "127.0.0.1", maxQueuedBytes: QUEUE_BOUND }));
+    const a = closer.add(attachUDPMux(create(false, { ...LOOPBACK_ICE_OPTIONS }), mux, { tcpMux: small }));
+    await a.gatherCandidates();
+    const passive = passiveOf(a);
+    const handleFrame = passive.handleFrame;
+    let closed: Promise<void> | undefined;
+    let pausedAtClose = -1;
+    let afterClose = 0;
+    passive.handleFrame = function (data, addr) {
+      if (closed !== undefined) afterClose++;
+      else if (data.length === DATA_BYTES) {
+        pausedAtClose = small.stats().pausedConnections;
+        closed = a.close();
+      }
+      handleFrame.call(this, data, addr);
+    };
+    const resumeFrom = MuxedConnection.prototype.resumeFrom;
+    const resumedClosed: string[] = [];
+    MuxedConnection.prototype.resumeFrom = function (this: MuxedConnection, address: string, port: number) {
+      if (this.closed) resumedClosed.push(`${this.localUfrag} ${address}:${port}`);
+      resumeFrom.call(this, address, port);
+    };
+    try {
+      const socket = connect(small.getListenAddresses()[0]!.port, "127.0.0.1");
+      closer.add({ close: () => socket.destroy() });
+      socket.on("error", () => {});
+      socket.write(Buffer.concat([frame(check(a.localUsername, a.localPassword)), dataFrames()]));
+      await expect.poll(() => pausedAtClose).not.toBe(-1); // (not `closed`: poll would await the promise)
+      await closed;
+      expect(pausedAtClose).toBe(1);
+      await expect.poll(() => small.stats().tcpConnections).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // a few turns: any drain still scheduled runs
+      expect(afterClose).toBe(0);
+      expect(resumedClosed).toEqual([]);
+      expect(small.stats().pausedConnections).toBe(0);
+    } finally {
+      MuxedConnection.prototype.resumeFrom = resumeFrom;
+    }
+  });
+
   it("ICE restart keeps routing over TCP: the new ufrag's checks reach the agent", async () => {
     const a = muxed(false);
     const b = activePeer(true);
@@ -197,6 +297,70 @@ describe("attachUDPMux with a tcpMux", () => {
     await closedTcp.close();
     expect(() => attachUDPMux(agent, mux, { tcpMux: closedTcp })).toThrow(
       expect.objectContaining({ code: "ERR_MUX_CLOSED" }),
+    );
+  });
+
+  it.each([
+    ["a UDPMux", async () => closer.add(await UDPMux.bind({ address: "127.0.0.1" }))],
+    [
+      "a plain object with a TCPMux's methods",
+      async () => ({ getConn() {}, getListenAddresses: () => [], closed: false }),
+    ],
+  ])("refuses %s as tcpMux with ERR_INVALID_ARG_TYPE, agent untouched", async (_name, make) => {
+    const mux = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const notTcp = (await make()) as unknown as TCPMux;
+    const agent = closer.add(ICE_FLAVORS[2]!.create(false, { ...LOOPBACK_ICE_OPTIONS }));
+    expect(() => attachUDPMux(agent, mux, { tcpMux: notTcp })).toThrow(
+      expect.objectContaining({
+        name: "TypeError",
+        code: "ERR_INVALID_ARG_TYPE",
+        message: expect.stringMatching(/`options\.tcpMux`.*a TCPMux/),
+      }),
+    );
+    expect(attachUDPMux(agent, mux)).toBe(agent); // nothing was hooked
+  });
+
+  it("a TCP mux serves another UDP mux once the one it was used with has closed", async () => {
+    const a = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const b = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const tcp = closer.add(await TCPMux.listen({ address: "127.0.0.1" }));
+    const create = ICE_FLAVORS[2]!.create;
+    const onA = closer.add(attachUDPMux(create(false, { ...LOOPBACK_ICE_OPTIONS }), a, { tcpMux: tcp }));
+    const agent = closer.add(create(false, { ...LOOPBACK_ICE_OPTIONS }));
+    expect(() => attachUDPMux(agent, b, { tcpMux: tcp })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }),
+    );
+    const onAClosed = stateReached(onA, "closed");
+    await a.close();
+    await onAClosed;
+    expect(attachUDPMux(agent, b, { tcpMux: tcp })).toBe(agent);
+    await agent.gatherCandidates();
+    const candidates = agent.localCandidates as unknown as TcpCandidate[];
+    expect(candidates.filter((c) => c.transport === "tcp")).toEqual([
+      expect.objectContaining({ port: tcp.getListenAddresses()[0]!.port, tcptype: "passive" }),
+    ]);
+    // and now it is b's: a third UDP mux is refused while b is open
+    const c = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const third = closer.add(create(false, { ...LOOPBACK_ICE_OPTIONS }));
+    expect(() => attachUDPMux(third, c, { tcpMux: tcp })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }),
+    );
+  });
+
+  it("a TCP mux can be paired again while its UDP mux is still closing", async () => {
+    const a = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const b = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    const tcp = closer.add(await TCPMux.listen({ address: "127.0.0.1" }));
+    const create = ICE_FLAVORS[2]!.create;
+    closer.add(attachUDPMux(create(false, { ...LOOPBACK_ICE_OPTIONS }), a, { tcpMux: tcp }));
+    const closing = a.close(); // closed is set at once, 'close' comes later
+    const agent = closer.add(create(false, { ...LOOPBACK_ICE_OPTIONS }));
+    expect(attachUDPMux(agent, b, { tcpMux: tcp })).toBe(agent);
+    await closing; // a's 'close' must not unpair b
+    const third = closer.add(create(false, { ...LOOPBACK_ICE_OPTIONS }));
+    const c = closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
+    expect(() => attachUDPMux(third, c, { tcpMux: tcp })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_ARG_VALUE" }),
     );
   });
 
