@@ -3,7 +3,7 @@
  * <timeoutMs> <rate>`): the werift RTCPeerConnection server, alone on this event loop. It forks the clients
  * (load-clients.js) and the junk flood (flood.js), starts the flood, then has every client open a data
  * channel at once, answering each offer with a new server peer connection:
- * - `mux`: attached to one `UDPMux.bind({ address: "127.0.0.1" })` with the default options;
+ * - `mux`: attached to one `UDPMux.bind({ address: "127.0.0.1" })` with the default options (kernel drops refreshed every 50 ms, as the sampler reads them);
  * - `mux-os-buffer`: the same with the OS default receive buffer, as the mux had before issue 9;
  * - `own`: on werift's own sockets (loopback host candidates, STUN off); the junk goes to a bare socket of
  *   this process with the mux's buffer (the same receive work on this loop as the mux does, none of it
@@ -80,13 +80,17 @@ async function expectMessage<From extends { type: string }, T extends From["type
 }
 
 async function bindMux(variant: LoadVariant): Promise<UDPMux | undefined> {
-  if (variant === "mux") return UDPMux.bind({ address: "127.0.0.1" });
+  if (variant === "mux") return UDPMux.bind({ address: "127.0.0.1", kernelDropsIntervalMs: SAMPLE_MS });
   if (variant === "mux-os-buffer") {
     // Linux doubles what SO_RCVBUF asks for (bookkeeping overhead), so asking half of rmem_default
     // gives the buffer a socket got by default before issue 9.
     const osDefault = osDefaultRecvBuffer();
     if (osDefault === undefined) throw new Error("no /proc/sys/net/core/rmem_default: not Linux?");
-    return UDPMux.bind({ address: "127.0.0.1", recvBufferSize: osDefault / 2 });
+    return UDPMux.bind({
+      address: "127.0.0.1",
+      recvBufferSize: osDefault / 2,
+      kernelDropsIntervalMs: SAMPLE_MS,
+    });
   }
   return undefined;
 }
@@ -152,7 +156,8 @@ async function main(): Promise<void> {
       toClients({ type: "answer", id, sdp });
     }
 
-    // The mux counts its own socket's kernel drops from its start; own sockets are read from /proc.
+    // The mux counts its own socket's kernel drops from its start (refreshed every 50 ms here, as the
+    // sampler reads them); own sockets are read from /proc.
     const kernelDrops = () => (mux === undefined ? kernelUdpDrops(serverPorts) : mux.stats().kernelDrops);
     toFlooder({
       type: "start",
@@ -194,6 +199,7 @@ async function main(): Promise<void> {
     toFlooder({ type: "stop" });
     floodStopped = true;
     const flood = await expectMessage(flooder.next, "stopped");
+    await mux?.refreshKernelDrops(); // stats() reads a cache refreshed every second: read the final count now
     const result: LoadRun = {
       variant,
       clients,

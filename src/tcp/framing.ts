@@ -3,9 +3,21 @@
  * length as a 16-bit big-endian integer, so a frame carries 0 to 65,535 bytes.
  *
  * {@link FrameReader} turns a TCP byte stream — chunks cut anywhere, several frames in one chunk, one frame
- * over many — back into frames. A frame that lies whole inside one chunk is handed out as a view of that
- * chunk (no copy: `net.Socket` gives each `'data'` event a buffer of its own); one that spans chunks is
- * copied together once, when complete. What it buffers is bounded by `maxFrameSize + 2` bytes.
+ * over many — back into frames, holding memory in proportion to what the frames cost, never to how the
+ * stream was cut:
+ *
+ * - A frame that lies whole inside one chunk is handed out as a view of that chunk: no copy, no allocation
+ *   (`net.Socket` gives each `'data'` event a buffer of its own). This is the hot path.
+ * - A frame that spans chunks gets its buffer allocated exactly once, as soon as its length is known, and
+ *   each arriving piece is copied into it; no chunk is kept. A half-received header (one byte) is kept in a
+ *   number. So a peer dripping a frame one byte per TCP segment costs the frame's size plus a small
+ *   constant per reader (see the memory test in `test/tcp/framing.test.ts`), not a `Buffer` per byte.
+ * - A consumer that is full returns `"pause"`: the unread rest of the chunk is kept as a view (no copy) until
+ *   {@link FrameReader.resume}. The caller should stop reading the socket meanwhile, so TCP flow control
+ *   slows the sender (as pion's TCP mux does); what arrives anyway is kept, never dropped.
+ *
+ * Everything here is pure and never throws, whatever the bytes (an exception thrown by `onFrame` itself
+ * propagates to the caller of `push`/`resume`, and the rest of that chunk is then lost).
  */
 
 /** The largest payload a 16-bit length can announce. */
@@ -14,87 +26,222 @@ export const MAX_FRAME_SIZE = 0xffff;
 /** The length header's size. */
 export const HEADER_SIZE = 2;
 
-/** What {@link FrameReader.push} found. */
+/** What a frame's consumer tells the {@link FrameReader} to do next. */
+export type FrameAction =
+  /** Go on: hand out the next frame. */
+  | undefined
+  /** The stream is being rejected: stop here and forget the rest; the reader is done ("stopped"). */
+  | "stop"
+  /** The consumer is full: hand out no more frames until {@link FrameReader.resume}, but keep the rest. */
+  | "pause";
+
+/** Receives each complete frame, in order. The frame is the consumer's to keep: it is never reused. */
+export type FrameHandler = (frame: Buffer) => FrameAction;
+
+/** What {@link FrameReader.push} or {@link FrameReader.resume} found. */
 export type PushResult =
-  /** Every complete frame was handed out; any rest is buffered. */
+  /** Every complete frame was handed out; a frame not yet complete is held. */
   | "ok"
-  /** `onFrame` returned `false`: the reader stopped there, with the rest of the chunk unread. */
+  /** `onFrame` returned `"stop"` (now or earlier): the reader is done and holds nothing. */
   | "stopped"
-  /** A header announced more than `maxFrameSize` bytes: the stream is unusable. */
+  /** `onFrame` returned `"pause"` (now or earlier): the unread rest is kept until {@link FrameReader.resume}. */
+  | "paused"
+  /** A header announced more than `maxFrameSize` bytes (now or earlier): the stream is unusable. */
   | "oversized";
 
-export class FrameReader {
-  /** Chunks of the frame being assembled (header included), oldest first. */
-  #chunks: Buffer[] = [];
-  #buffered = 0;
+/** No byte of a header is held. */
+const NO_HEADER_BYTE = -1;
 
-  /** @param maxFrameSize the largest payload accepted; can be raised later (e.g. after a first frame). */
+/**
+ * Reads RFC 4571 frames from a byte stream fed chunk by chunk (see the module comment for the algorithm).
+ *
+ * Memory: {@link held} bytes, at most `maxFrameSize + 2` for the frame being assembled plus, while paused,
+ * the unread rest of the chunks pushed.
+ *
+ * `"stopped"` and `"oversized"` are final: every later `push`/`resume` returns the same result without
+ * calling `onFrame` (the stream's frame boundaries are lost), and {@link clear} does not revive the reader.
+ *
+ * `onFrame` must not call `push`, `resume` or `clear` on the same reader; it returns `"stop"` or `"pause"`
+ * instead.
+ */
+export class FrameReader {
+  /** The first byte of a header whose second byte hasn't arrived, or {@link NO_HEADER_BYTE}. */
+  #headerByte = NO_HEADER_BYTE;
+  /** The payload of the frame being assembled, allocated at its full length once its header was read. */
+  #frame: Buffer | undefined = undefined;
+  /** Bytes of `#frame` received so far. */
+  #filled = 0;
+  /** What a pause left unread, oldest first: views of the chunks pushed, never copies. */
+  #rest: Buffer[] = [];
+  #restBytes = 0;
+  #paused = false;
+  /** Set once the stream is unusable; every later call returns it. */
+  #done: "stopped" | "oversized" | undefined = undefined;
+
+  /**
+   * @param maxFrameSize the largest payload accepted; a header announcing more makes `push` return
+   *   `"oversized"`. Can be raised later (e.g. from `onFrame`, after a first frame): it is checked when
+   *   each header completes. @default MAX_FRAME_SIZE
+   */
   constructor(public maxFrameSize: number = MAX_FRAME_SIZE) {}
 
-  /** Bytes held for a frame not yet complete. */
+  /** Whether a frame is partly received (at least one header byte, not yet complete): for a deadline. */
+  get started(): boolean {
+    return this.#headerByte !== NO_HEADER_BYTE || this.#frame !== undefined;
+  }
+
+  /** Bytes received for the frame not yet complete, header included (0 when none is {@link started}). */
   get buffered(): number {
-    return this.#buffered;
+    if (this.#frame !== undefined) return HEADER_SIZE + this.#filled;
+    return this.#headerByte === NO_HEADER_BYTE ? 0 : 1;
   }
 
   /**
-   * Feed a chunk; `onFrame` gets each complete frame in order. It may return `false` to stop reading (the
-   * rest of this chunk is dropped, and the reader should be discarded).
+   * Bytes held in all: the frame being assembled, counted at its full announced size (its buffer is
+   * allocated as soon as its header is read) plus its header, and the unread rest a pause kept (the bytes
+   * of the views, not the whole chunks they pin). At most `maxFrameSize + 2` while not paused.
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | undefined): PushResult {
-    let data = chunk;
-    let offset = 0;
-    if (this.#buffered > 0) {
-      // Complete the header, then the frame, from the head of this chunk.
-      const need = this.#need(data);
-      if (need === "oversized") return "oversized";
-      if (need === undefined || this.#buffered + data.length < need) {
-        this.#hold(data);
-        return "ok";
-      }
-      const take = need - this.#buffered;
-      this.#chunks.push(data.subarray(0, take));
-      const whole = Buffer.concat(this.#chunks, need);
-      this.#chunks = [];
-      this.#buffered = 0;
-      if (onFrame(whole.subarray(HEADER_SIZE)) === false) return "stopped";
-      data = data.subarray(take);
+  get held(): number {
+    let bytes = this.#restBytes;
+    if (this.#frame !== undefined) bytes += HEADER_SIZE + this.#frame.length;
+    else if (this.#headerByte !== NO_HEADER_BYTE) bytes += 1;
+    return bytes;
+  }
+
+  /** Whether `onFrame` returned `"pause"` and {@link resume} hasn't been called since. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * Feed the next chunk of the stream; `onFrame` gets each complete frame in order, until it returns
+   * `"stop"` or `"pause"`. While paused, the chunk is only kept (a view, no copy) and `onFrame` is not
+   * called: the result is `"paused"`. A frame lying whole in `chunk` is a view of it, so `chunk` must not
+   * be written to afterwards (a `net.Socket` `'data'` chunk never is).
+   */
+  push(chunk: Buffer, onFrame: FrameHandler): PushResult {
+    if (this.#done !== undefined) return this.#done;
+    if (this.#paused) {
+      this.#keep(chunk);
+      return "paused";
     }
-    while (data.length - offset >= HEADER_SIZE) {
-      const length = data.readUInt16BE(offset);
-      if (length > this.maxFrameSize) return "oversized";
-      const end = offset + HEADER_SIZE + length;
-      if (end > data.length) break;
-      if (onFrame(data.subarray(offset + HEADER_SIZE, end)) === false) return "stopped";
-      offset = end;
+    return this.#read(chunk, onFrame);
+  }
+
+  /**
+   * Leave a pause: hand out the frames in the kept rest, as `push` would have. `onFrame` may pause again
+   * (`"paused"`). Returns `"ok"` when everything kept was read (a frame may be left incomplete, waiting for
+   * the next `push`); harmless when not paused.
+   */
+  resume(onFrame: FrameHandler): PushResult {
+    if (this.#done !== undefined) return this.#done;
+    this.#paused = false;
+    while (this.#rest.length > 0) {
+      const piece = this.#rest.shift()!;
+      this.#restBytes -= piece.length;
+      const result = this.#read(piece, onFrame);
+      if (result !== "ok") return result;
     }
-    if (offset < data.length) this.#hold(data.subarray(offset));
     return "ok";
   }
 
-  /** The whole size (header + payload) of the frame being assembled, once its header is known. */
-  #need(next: Buffer): number | undefined | "oversized" {
-    let header: number;
-    if (this.#buffered >= HEADER_SIZE) header = this.#chunks[0]!.readUInt16BE(0);
-    else if (this.#buffered + next.length >= HEADER_SIZE) header = (this.#chunks[0]![0]! << 8) | next[0]!;
-    else return undefined;
-    if (header > this.maxFrameSize) return "oversized";
-    return HEADER_SIZE + header;
-  }
-
-  #hold(rest: Buffer): void {
-    // Keep the header contiguous in the first chunk, so #need can read it there.
-    if (this.#chunks.length === 1 && this.#chunks[0]!.length < HEADER_SIZE) {
-      this.#chunks[0] = Buffer.concat([this.#chunks[0]!, rest]);
-    } else {
-      this.#chunks.push(rest);
-    }
-    this.#buffered += rest.length;
-  }
-
-  /** Forget what is buffered. */
+  /**
+   * Forget everything held: the frame being assembled, the rest a pause kept, the pause itself. The next
+   * `push` starts at a frame boundary. A reader that returned `"stopped"` or `"oversized"` stays so.
+   */
   clear(): void {
-    this.#chunks = [];
-    this.#buffered = 0;
+    this.#headerByte = NO_HEADER_BYTE;
+    this.#frame = undefined;
+    this.#filled = 0;
+    this.#rest = [];
+    this.#restBytes = 0;
+    this.#paused = false;
+  }
+
+  /** Read `data` (not paused): finish the frame started, hand out the whole ones, start the next. */
+  #read(data: Buffer, onFrame: FrameHandler): PushResult {
+    const end = data.length;
+    let offset = 0;
+    let action: FrameAction;
+
+    // 1. Finish a frame started in earlier chunks.
+    if (this.#frame !== undefined) {
+      const payload = this.#frame;
+      const take = Math.min(payload.length - this.#filled, end);
+      data.copy(payload, this.#filled, 0, take);
+      this.#filled += take;
+      if (this.#filled < payload.length) return "ok";
+      this.#frame = undefined;
+      this.#filled = 0;
+      offset = take;
+      action = onFrame(payload);
+    } else if (this.#headerByte !== NO_HEADER_BYTE) {
+      if (end === 0) return "ok";
+      const length = (this.#headerByte << 8) | data[0]!;
+      this.#headerByte = NO_HEADER_BYTE;
+      if (length > this.maxFrameSize) return this.#finish("oversized");
+      offset = 1;
+      if (end - offset < length) return this.#start(data, offset, length);
+      // Only the header was split: the payload lies whole in this chunk, so it can be a view too.
+      offset += length;
+      action = onFrame(data.subarray(1, offset));
+    }
+    if (action !== undefined) {
+      if (action === "stop") return this.#finish("stopped");
+      if (action === "pause") return this.#pause(data, offset);
+    }
+
+    // 2. The hot path: frames lying whole in this chunk, as views of it.
+    while (end - offset >= HEADER_SIZE) {
+      const length = (data[offset]! << 8) | data[offset + 1]!;
+      if (length > this.maxFrameSize) return this.#finish("oversized");
+      const start = offset + HEADER_SIZE;
+      if (end - start < length) return this.#start(data, start, length);
+      offset = start + length;
+      action = onFrame(data.subarray(start, offset));
+      if (action !== undefined) {
+        if (action === "stop") return this.#finish("stopped");
+        if (action === "pause") return this.#pause(data, offset);
+      }
+    }
+
+    // 3. Half a header: a number, not a Buffer.
+    if (offset < end) this.#headerByte = data[offset]!;
+    return "ok";
+  }
+
+  /** A frame of `length` bytes whose payload begins at `data[offset]` and runs past its end. */
+  #start(data: Buffer, offset: number, length: number): PushResult {
+    // allocUnsafeSlow: a buffer of its own, so a small frame doesn't pin a shared 8 KiB pool slab.
+    const payload = Buffer.allocUnsafeSlow(length);
+    this.#filled = data.copy(payload, 0, offset);
+    this.#frame = payload;
+    return "ok";
+  }
+
+  /** `onFrame` paused with `data` read up to `offset`: keep the rest for {@link resume}. */
+  #pause(data: Buffer, offset: number): PushResult {
+    this.#paused = true;
+    if (offset < data.length) {
+      // In front: when resume pauses again, this piece precedes the chunks pushed while paused.
+      this.#rest.unshift(offset === 0 ? data : data.subarray(offset));
+      this.#restBytes += data.length - offset;
+    }
+    return "paused";
+  }
+
+  /** Append a chunk pushed while paused. */
+  #keep(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.#rest.push(chunk);
+    this.#restBytes += chunk.length;
+  }
+
+  /** The stream is unusable: release everything and remember why. */
+  #finish(result: "stopped" | "oversized"): PushResult {
+    this.clear();
+    this.#done = result;
+    return result;
   }
 }
 
