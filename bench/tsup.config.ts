@@ -16,6 +16,7 @@ export default defineConfig({
     flood: "bench/flood.ts",
     "tcp-sender": "bench/tcp-sender.ts",
     "tcp-e2e": "bench/tcp-e2e.ts",
+    "tcp-hostile": "bench/tcp-hostile.ts",
     "scaling-client": "bench/scaling-client.ts",
   },
   outDir: "bench/.cache",

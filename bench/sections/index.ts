@@ -9,6 +9,7 @@ import { firstContact, pull, push } from "./routing.js";
 import scaling from "./scaling.js";
 import tcpE2e from "./tcp-e2e.js";
 import tcpFrames from "./tcp-frames.js";
+import tcpHostile from "./tcp-hostile.js";
 
 export const SECTIONS: readonly Section<unknown>[] = [
   parse,
@@ -21,5 +22,6 @@ export const SECTIONS: readonly Section<unknown>[] = [
   load,
   tcpFrames,
   tcpE2e,
+  tcpHostile,
   scaling,
 ];
