@@ -3,7 +3,7 @@
  * through {@link RateLimitedLog}, so a flood can't flood the log too. Packet contents are never logged.
  */
 import createDebug from "debug";
-import * as clock from "./clock.js";
+import * as clock from "./core/clock.js";
 
 export const log = createDebug("udpmux");
 export const connLog = createDebug("udpmux:conn");

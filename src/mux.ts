@@ -27,9 +27,9 @@ import type { AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Family, RemoteInfo } from "./address.js";
 import { AddressMap, canonicalAddress, canonicalRemote, familyOf, isWildcard, sourceKey } from "./address.js";
-import * as clock from "./clock.js";
-import { type Candidate, type ConnRecord, ConnTable } from "./conn-table.js";
-import { type CounterStats, Counters } from "./counters.js";
+import * as clock from "./core/clock.js";
+import { type Candidate, type ConnRecord, ConnTable } from "./core/conn-table.js";
+import { type CounterStats, Counters } from "./core/counters.js";
 import { invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
 import type { IceMux } from "./ice-mux.js";
 import { KernelDropCounter } from "./kernel-drops.js";
@@ -66,7 +66,7 @@ import {
 import { iterateUntil } from "./waiters.js";
 import { XorMappedAddressClient } from "./xor-mapped.js";
 
-export type { Candidate } from "./conn-table.js";
+export type { Candidate } from "./core/conn-table.js";
 
 /**
  * Counters and sizes of {@link UDPMux.stats}. `received` counts datagrams received since start, including

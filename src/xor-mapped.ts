@@ -13,7 +13,7 @@
  * Expiry runs on the monotonic clock (`clock.ts`), as the mux's sweep does.
  */
 import type { RemoteInfo } from "./address.js";
-import * as clock from "./clock.js";
+import * as clock from "./core/clock.js";
 import { StunErrorResponseError, StunTimeoutError } from "./errors.js";
 import type { MappedAddress } from "./stun.js";
 import {

@@ -7,20 +7,20 @@
  * Bounds: at most `maxConnections` records; at most `acceptQueueSize` waiting candidates; a record nobody
  * claims (by `getConn()` or `accept()`) within `acceptTimeoutMs` is expired by {@link ConnTable.expire}.
  */
-import type { Family } from "./address.js";
-import { ConnectionLimitError, invalidArgType, MuxClosedError } from "./errors.js";
-import { verifyFingerprint, verifyMessageIntegrity } from "./integrity.js";
-import type { DropReason, MuxedConnection } from "./muxed-connection.js";
-import { BoundedQueue } from "./queue.js";
-import type { BindingRequest } from "./stun.js";
+import type { Family } from "../address.js";
+import { ConnectionLimitError, invalidArgType, MuxClosedError } from "../errors.js";
+import { verifyFingerprint, verifyMessageIntegrity } from "../integrity.js";
+import type { DropReason, MuxedConnection } from "../muxed-connection.js";
+import { BoundedQueue } from "../queue.js";
+import type { BindingRequest } from "../stun.js";
 import {
   validateIpAddress,
   validateObject,
   validatePassword,
   validateSignal,
   validateUfrag,
-} from "./validate.js";
-import { enqueueWaiter, takeWaiter, type Waiter } from "./waiters.js";
+} from "../validate.js";
+import { enqueueWaiter, takeWaiter, type Waiter } from "../waiters.js";
 
 /** A new remote peer, learned from its first connectivity check for an unknown local ufrag. */
 export interface Candidate {

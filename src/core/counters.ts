@@ -3,7 +3,7 @@
  * conn's reader, and dropped by reason. Kept apart from the routing so both muxes count the same way;
  * `received = delivered + dropped + (waiting in pull queues)` holds for each.
  */
-import type { DropReason } from "./muxed-connection.js";
+import type { DropReason } from "../muxed-connection.js";
 
 /** What {@link Counters.snapshot} returns: the counting part of a mux's `stats()`. */
 export interface CounterStats {
