@@ -34,13 +34,13 @@ import { AddressMap, canonicalAddress, familyOf, isWildcard, sourceKey } from ".
 import { now } from "../core/clock.js";
 import { type Candidate, type ConnRecord, ConnTable } from "../core/conn-table.js";
 import { type CounterStats, Counters } from "../core/counters.js";
+import { Tally } from "../core/tally.js";
 import { invalidArgType, invalidArgValue, MuxClosedError, NoTcpConnectionError } from "../errors.js";
 import type { IceMux } from "../ice-mux.js";
 import { connLog, tcpLog as log, RateLimitedLog } from "../log.js";
 import type { ConnHost, DropReason } from "../muxed-connection.js";
 import { MuxedConnection } from "../muxed-connection.js";
 import { BINDING_REQUEST, isStunMessage, messageType, parseBindingRequest } from "../stun.js";
-import { Tally } from "../core/tally.js";
 import { validateIpAddress, validateObject, validatePort } from "../validate.js";
 import { iterateUntil } from "../waiters.js";
 import { FrameReader, frame, MAX_FRAME_SIZE, type PushResult } from "./framing.js";
