@@ -11,6 +11,13 @@
 #   4. Types, with the repo's own tsc (--module nodenext --moduleResolution nodenext --strict, no
 #      skipLibCheck): an ESM consumer ("type": "module", .ts) and a CJS consumer (.cts) each import
 #      `{ UDPMux, type UDPMuxOptions }`, and each picks the declaration file its condition names.
+#      `udpmux/werift` too, werift's own declarations included: with @types/multicast-dns beside
+#      werift (as the README tells users), no skipLibCheck is needed.
+#   5. A git dependency: `npm install git+file://<a fresh clone>#<commit>` in another empty project.
+#      npm runs no `prepack` for git dependencies, only `prepare` (with devDependencies installed):
+#      the package must build itself there, and load as ESM and CJS under each node. The clone is of
+#      HEAD; a working tree with uncommitted changes is committed on top, in the clone only, so the
+#      check sees what a commit of it would be.
 #
 # Usage: bash scripts/pack-smoke.sh   (from anywhere; works on the repo this script lives in)
 set -euo pipefail
@@ -30,7 +37,7 @@ step() { printf -- '-- %s\n' "$*"; }
 
 # --- 1. pack --------------------------------------------------------------------------------------
 step "npm pack"
-# --ignore-scripts: dist/ is built already (prepack would rebuild it and print into the JSON on stdout)
+# --ignore-scripts: dist/ is built already (`prepare` would rebuild it and print into the JSON on stdout)
 npm pack --json --ignore-scripts --pack-destination "$WORK" >"$WORK/pack.json"
 TARBALL="$WORK/$(node -p 'require(process.argv[1])[0].filename' "$WORK/pack.json")"
 node - "$WORK/pack.json" <<'EOF'
@@ -75,6 +82,10 @@ HAS_WERIFT=$(node -p 'Boolean(require("./package.json").exports?.["./werift"])')
 if [[ $HAS_WERIFT == true ]]; then
   WERIFT_RANGE=$(node -p 'const p = require("./package.json"); p.peerDependencies?.werift ?? p.devDependencies?.werift ?? ""')
   deps+=("werift${WERIFT_RANGE:+@$WERIFT_RANGE}")
+  # werift's .d.ts import "multicast-dns", which ships no types: its @types package (the repo's
+  # version) is what lets a consumer type-check werift without skipLibCheck.
+  TYPES_MDNS=$(node -p 'require("./node_modules/@types/multicast-dns/package.json").version')
+  deps+=("@types/multicast-dns@$TYPES_MDNS")
 fi
 step "npm install (in $CONSUMER): $(basename "$TARBALL") ${deps[*]:1}"
 (cd "$CONSUMER" && npm install --no-audit --no-fund "${deps[@]}")
@@ -167,22 +178,33 @@ check_types esm.ts import .
 check_types cjs.cts require .
 
 if [[ $HAS_WERIFT == true ]]; then
-  # That the subpath's declarations resolve per condition; --skipLibCheck because werift's own
-  # .d.ts are not ours to check (and it is the only way to skip them).
-  printf 'import * as adapter from "udpmux/werift";\nexport const a: object = adapter;\n' >"$CONSUMER/werift-esm.ts"
-  printf 'import * as adapter from "udpmux/werift";\nexport const b: object = adapter;\n' >"$CONSUMER/werift-cjs.cts"
-  check_types werift-esm.ts import ./werift --skipLibCheck
-  check_types werift-cjs.cts require ./werift --skipLibCheck
+  # That the subpath's declarations resolve per condition, and that werift's own declarations
+  # type-check without skipLibCheck given @types/multicast-dns (and `--types node`, as TSC_FLAGS: see
+  # above; werift 0.25's mediabunny brings @types/dom-webcodecs, which clashes with lib.dom).
+  cat >"$CONSUMER/werift-esm.ts" <<'EOF'
+import { attachUDPMux } from "udpmux/werift";
+import { RTCPeerConnection } from "werift";
+import { UDPMux } from "udpmux";
+
+export async function answer(): Promise<RTCPeerConnection> {
+  const mux = await UDPMux.bind({ port: 0 });
+  return attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+}
+EOF
+  sed 's/answer()/answerCjs()/' "$CONSUMER/werift-esm.ts" >"$CONSUMER/werift-cjs.cts"
+  check_types werift-esm.ts import ./werift
+  check_types werift-cjs.cts require ./werift
 
   # A CommonJS project on the old resolution (`moduleResolution: node`/`node10`) ignores `exports`:
-  # `typesVersions` in package.json is what points it at the subpath's declarations.
+  # `typesVersions` in package.json is what points it at the subpath's declarations. Such a project
+  # needs esModuleInterop to check werift's .d.ts (they default-import multicast-dns's `export =`).
   printf 'import { attachUDPMux } from "udpmux/werift";\nimport { UDPMux } from "udpmux";\nexport const a: unknown[] = [attachUDPMux, UDPMux];\n' >"$CONSUMER/node10.ts"
   if ! (cd "$CONSUMER" && "$TSC" --noEmit --strict --module commonjs --moduleResolution node10 --target es2022 \
-    --types node --skipLibCheck --ignoreDeprecations 5.0 node10.ts); then
+    --types node --esModuleInterop --ignoreDeprecations 5.0 node10.ts); then
     echo "error: a moduleResolution node10 consumer can't resolve udpmux/werift" >&2
     exit 1
   fi
-  echo "ok  tsc --module commonjs --moduleResolution node10 node10.ts (udpmux, udpmux/werift)"
+  echo "ok  tsc --module commonjs --moduleResolution node10 --esModuleInterop node10.ts (udpmux, udpmux/werift)"
 fi
 
 step "class names survive the build (stack traces, constructor.name)"
@@ -193,5 +215,46 @@ step "class names survive the build (stack traces, constructor.name)"
   }
   console.log("ok  class names kept");
 ')
+
+# --- 5. git dependency ----------------------------------------------------------------------------
+# What `npm install "git+https://…/udpmux.git#main"` does, from a local clone: npm clones it, installs
+# its dependencies and devDependencies, runs `prepare` (the build), packs and installs the result.
+SRC="$WORK/udpmux-src"
+step "git clone $REPO (HEAD $(git -C "$REPO" rev-parse --short HEAD))"
+git clone --quiet "$REPO" "$SRC"
+git -C "$SRC" checkout --quiet --detach "$(git -C "$REPO" rev-parse HEAD)"
+if [[ -n $(git -C "$REPO" status --porcelain) ]]; then
+  # Tracked files as they are now (deleted ones go) and untracked ones that are not ignored.
+  find "$SRC" -mindepth 1 -maxdepth 1 ! -name .git -exec rm -rf {} +
+  git -C "$REPO" ls-files -z --cached --others --exclude-standard |
+    (cd "$REPO" && tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null) | tar -C "$SRC" -xf -
+  git -C "$SRC" add -A
+  git -C "$SRC" -c user.name=pack-smoke -c user.email=pack-smoke@localhost commit --quiet --allow-empty \
+    -m "pack smoke: the working tree of $REPO"
+  echo "uncommitted changes: committed on top of HEAD in the clone"
+fi
+GIT_SPEC="git+file://$SRC#$(git -C "$SRC" rev-parse HEAD)"
+CONSUMER="$WORK/git-consumer" # check_runtime and expected() read $CONSUMER
+mkdir -p "$CONSUMER"
+cat >"$CONSUMER/package.json" <<'EOF'
+{ "name": "udpmux-git-smoke", "version": "0.0.0", "private": true, "type": "module" }
+EOF
+step "npm install (in $CONSUMER): $GIT_SPEC"
+if ! (cd "$CONSUMER" && npm install --no-audit --no-fund "$GIT_SPEC"); then
+  echo "error: npm install $GIT_SPEC failed (did \`prepare\` build dist/?)" >&2
+  exit 1
+fi
+[[ -f $CONSUMER/node_modules/udpmux/package.json ]] || { echo "error: $GIT_SPEC installed no udpmux" >&2; exit 1; }
+if [[ ! -d $CONSUMER/node_modules/udpmux/dist ]]; then
+  echo "error: udpmux from git has no dist/: npm ran no build (package.json needs \"prepare\")" >&2
+  exit 1
+fi
+step "git dependency, runtime: ESM import and CJS require"
+for node in "${NODES[@]}"; do
+  check_runtime "$node" udpmux . UDPMux MuxedConnection
+  if [[ $HAS_WERIFT == true ]]; then
+    check_runtime "$node" udpmux/werift ./werift attachUDPMux
+  fi
+done
 
 echo "pack smoke: OK"
