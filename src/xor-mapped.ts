@@ -14,7 +14,7 @@
  */
 import type { RemoteInfo } from "./address.js";
 import * as clock from "./core/clock.js";
-import { StunErrorResponseError, StunTimeoutError } from "./errors.js";
+import { MuxClosedError, StunErrorResponseError, StunTimeoutError } from "./errors.js";
 import type { MappedAddress } from "./stun.js";
 import {
   BINDING_SUCCESS,
@@ -24,6 +24,13 @@ import {
   parseMappedAddress,
   transactionKey,
 } from "./stun.js";
+import {
+  validateIpAddress,
+  validateObject,
+  validatePort,
+  validateSignal,
+  validateTimeout,
+} from "./validate.js";
 
 /** RFC 5389 §7.2.1: the initial retransmission timeout. */
 const INITIAL_RTO_MS = 500;
@@ -55,6 +62,29 @@ export class XorMappedAddressClient {
   /** Pending transactions, for the mux's stats. */
   get pending(): number {
     return this.#byTransaction.size;
+  }
+
+  /**
+   * `UDPMux.getXorMappedAddress(server, options)`, arguments validated: rejects with a `TypeError` or
+   * `RangeError` for a bad one, `ERR_MUX_CLOSED` once the mux is `closed`, else as {@link get}.
+   */
+  query(
+    server: { address: string; port: number },
+    options: { signal?: AbortSignal; timeoutMs?: number },
+    closed: boolean,
+  ): Promise<MappedAddress> {
+    try {
+      validateObject(server, "server");
+      const { address } = validateIpAddress(server.address, "server.address");
+      validatePort(server.port, "server.port");
+      const signal = validateSignal(options);
+      const { timeoutMs = 5000 } = options;
+      validateTimeout(timeoutMs, "timeoutMs");
+      if (closed) throw new MuxClosedError();
+      return this.get(address, server.port, timeoutMs, signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   get(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<MappedAddress> {

@@ -11,3 +11,17 @@
 export function now(): number {
   return performance.now();
 }
+
+/**
+ * A coarse reading of {@link now}, refreshed by whoever owns it (a mux's 1 s sweep), shared by the parts of
+ * a mux that stamp times: the per-datagram path reads a field, not a clock.
+ */
+export class CoarseClock {
+  now = now();
+
+  /** Read the clock again; returns the new reading. */
+  tick(): number {
+    this.now = now();
+    return this.now;
+  }
+}
