@@ -10,10 +10,9 @@
 import { EventEmitter } from "node:events";
 import type { AddressInfo } from "node:net";
 import type { Family, RemoteInfo } from "./address.js";
-import { canonicalAddress, familyOf } from "./address.js";
-import { ConnClosedError, invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
-import { BoundedQueue } from "./queue.js";
-import { validatePassword, validateSignal } from "./validate.js";
+import { ConnClosedError, MuxClosedError } from "./errors.js";
+import { PacketQueue, type QueuedPacket } from "./packet-queue.js";
+import { validateDestination, validatePassword, validateSignal } from "./validate.js";
 import { enqueueWaiter, iterateUntil, takeWaiter, type Waiter } from "./waiters.js";
 
 /** A datagram as `readFrom()` returns it. */
@@ -98,10 +97,8 @@ export type DropReason =
 
 type MessageListener = (msg: Buffer, rinfo: RemoteInfo) => void;
 
-interface QueuedPacket {
-  data: Buffer;
-  rinfo: RemoteInfo;
-}
+/** The conn's hook for its own listener bookkeeping (module-private: not part of the API). */
+const kListenersChanged = Symbol("listenersChanged");
 
 export interface MuxedConnectionEvents {
   message: [msg: Buffer, rinfo: RemoteInfo];
@@ -112,12 +109,10 @@ export interface MuxedConnectionEvents {
 export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   readonly #host: ConnHost;
   /** Datagrams waiting for a reader; made by the first one (in push mode most conns never need it). */
-  #queue: BoundedQueue<QueuedPacket> | undefined;
+  #queue: PacketQueue | undefined;
   readonly #maxQueued: number;
   /** Pending `readFrom()` calls; made by the first one (a conn read in push mode never needs it). */
   #readers: Set<Waiter<Packet>> | undefined;
-  /** Bytes of the datagrams in {@link #queue}. */
-  #queuedBytes = 0;
   #closed = false;
   #flushScheduled = false;
   #password: string | undefined;
@@ -130,48 +125,13 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
   #listenersChanged = false;
 
   /**
-   * `'message'` listeners are tracked by the conn's own adding and removing methods (on the prototype: no
-   * listener of its own per conn, ~90 bytes each), so push mode knows its sole listener and datagrams
-   * queued before the first listener are flushed to it. `once` and `prependOnceListener` add through `on`
-   * and `prependListener`, and their wrappers remove through `removeListener`; `removeAllListeners` is
-   * overridden below.
+   * `'message'` listeners changed (see {@link trackMessageListeners}); `added`: one came, so datagrams
+   * queued before it are flushed to it.
+   * @internal
    */
-  static {
-    const proto = MuxedConnection.prototype as unknown as Record<string, unknown>;
-    type Method = (
-      this: EventEmitter,
-      event: string | symbol,
-      listener: (...args: unknown[]) => void,
-    ) => unknown;
-    for (const name of ["on", "addListener", "prependListener"] as const) {
-      const base = EventEmitter.prototype[name] as Method;
-      proto[name] = function (
-        this: MuxedConnection,
-        event: string | symbol,
-        listener: (...a: unknown[]) => void,
-      ) {
-        base.call(this, event, listener);
-        if (event === "message") this.#messageListenerAdded();
-        return this;
-      };
-    }
-    for (const name of ["off", "removeListener"] as const) {
-      const base = EventEmitter.prototype[name] as Method;
-      proto[name] = function (
-        this: MuxedConnection,
-        event: string | symbol,
-        listener: (...a: unknown[]) => void,
-      ) {
-        base.call(this, event, listener);
-        if (event === "message") this.#listenersChanged = true;
-        return this;
-      };
-    }
-  }
-
-  #messageListenerAdded(): void {
+  [kListenersChanged](added: boolean): void {
     this.#listenersChanged = true;
-    if (this.#queue !== undefined && this.#queue.length > 0) this.#scheduleFlush();
+    if (added && this.#queue !== undefined && this.#queue.length > 0) this.#scheduleFlush();
   }
 
   /** @internal Conns are made by `UDPMux.getConn()` and by inbound checks, never directly. */
@@ -227,10 +187,8 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
    * squatted) the ufrag first must not reach the agent it belongs to.
    */
   #dropUnverified(): void {
-    const queue = this.#queue;
-    if (queue !== undefined && queue.length > 0) {
-      const dropped = queue.drain().length;
-      this.#queuedBytes = 0;
+    const dropped = this.#queue?.drain() ?? 0;
+    if (dropped > 0) {
       this.#host.countDropped("unverified", dropped);
       this.#host.queueShrunk(this);
     }
@@ -242,7 +200,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
    * @internal
    */
   get queuedBytes(): number {
-    return this.#queuedBytes;
+    return this.#queue?.bytes ?? 0;
   }
 
   /**
@@ -297,18 +255,14 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
         return;
       }
     }
-    this.#queue ??= new BoundedQueue(this.#maxQueued);
-    if (this.#queue.push({ data, rinfo })) this.#queuedBytes += data.length;
-    else this.#host.countDropped("queue-full");
+    this.#queue ??= new PacketQueue(this.#maxQueued);
+    if (!this.#queue.push(data, rinfo)) this.#host.countDropped("queue-full");
   }
 
-  /** The oldest queued datagram, taken out of the queue (and its bytes out of the count). */
+  /** The oldest queued datagram, taken out of the queue; the host hears the queue shrank. */
   #shiftQueued(): QueuedPacket | undefined {
     const item = this.#queue?.shift();
-    if (item !== undefined) {
-      this.#queuedBytes -= item.data.length;
-      this.#host.queueShrunk(this);
-    }
+    if (item !== undefined) this.#host.queueShrunk(this);
     return item;
   }
 
@@ -388,20 +342,11 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
    * this conn (unless it is a STUN server query), so the peer's answers find their way back.
    */
   writeTo(data: Uint8Array, to: { address: string; port: number }): Promise<number> {
-    if (!(data instanceof Uint8Array)) {
-      return Promise.reject(invalidArgType("data", "a Buffer or Uint8Array", data));
-    }
-    if (to === null || typeof to !== "object") return Promise.reject(invalidArgType("to", "an object", to));
-    if (typeof to.address !== "string") {
-      return Promise.reject(invalidArgType("to.address", "a string", to.address));
-    }
-    const address = canonicalAddress(to.address);
-    if (familyOf(address) === undefined) {
-      return Promise.reject(invalidArgValue("to.address", "an IP address", to.address));
-    }
-    if (typeof to.port !== "number") return Promise.reject(invalidArgType("to.port", "a number", to.port));
-    if (!Number.isInteger(to.port) || to.port < 1 || to.port > 65535) {
-      return Promise.reject(invalidArgValue("to.port", "an integer from 1 to 65535", to.port));
+    let address: string;
+    try {
+      address = validateDestination(data, to);
+    } catch (err) {
+      return Promise.reject(err);
     }
     if (this.#host.closed) return Promise.reject(new MuxClosedError());
     if (this.#closed) return Promise.reject(new ConnClosedError());
@@ -444,8 +389,7 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#host.release(this);
-    const dropped = this.#queue?.drain().length ?? 0;
-    this.#queuedBytes = 0;
+    const dropped = this.#queue?.drain() ?? 0;
     if (dropped > 0) this.#host.countDropped(reason, dropped);
     const err = new ConnClosedError(cause === undefined ? undefined : { cause });
     for (const reader of this.#readers ?? []) reader.reject(err);
@@ -457,3 +401,36 @@ export class MuxedConnection extends EventEmitter<MuxedConnectionEvents> {
 function toPacket(data: Buffer, rinfo: RemoteInfo): Packet {
   return { data, address: rinfo.address, port: rinfo.port, family: rinfo.family };
 }
+
+/**
+ * `'message'` listeners are tracked by the conn's own adding and removing methods (on the prototype: no
+ * listener of its own per conn, ~90 bytes each), so push mode knows its sole listener and datagrams
+ * queued before the first listener are flushed to it. `once` and `prependOnceListener` add through `on`
+ * and `prependListener`, and their wrappers remove through `removeListener`; `removeAllListeners` is
+ * overridden in the class.
+ */
+function trackMessageListeners(proto: Record<string, unknown>): void {
+  type Method = (
+    this: EventEmitter,
+    event: string | symbol,
+    listener: (...args: unknown[]) => void,
+  ) => unknown;
+  const wrap = (
+    name: "on" | "addListener" | "prependListener" | "off" | "removeListener",
+    added: boolean,
+  ) => {
+    const base = EventEmitter.prototype[name] as Method;
+    proto[name] = function (
+      this: MuxedConnection,
+      event: string | symbol,
+      listener: (...a: unknown[]) => void,
+    ) {
+      base.call(this, event, listener);
+      if (event === "message") this[kListenersChanged](added);
+      return this;
+    };
+  };
+  for (const name of ["on", "addListener", "prependListener"] as const) wrap(name, true);
+  for (const name of ["off", "removeListener"] as const) wrap(name, false);
+}
+trackMessageListeners(MuxedConnection.prototype as unknown as Record<string, unknown>);

@@ -84,3 +84,20 @@ export function validateSignal(options: unknown): AbortSignal | undefined {
   }
   return signal;
 }
+
+/**
+ * `conn.writeTo(data, to)`'s arguments: `data` bytes, `to` an IP literal and a port from 1 to 65535. Returns
+ * the canonical address.
+ */
+export function validateDestination(data: unknown, to: unknown): string {
+  if (!(data instanceof Uint8Array)) throw invalidArgType("data", "a Buffer or Uint8Array", data);
+  validateObject<{ address?: unknown; port?: unknown }>(to, "to");
+  if (typeof to.address !== "string") throw invalidArgType("to.address", "a string", to.address);
+  const address = canonicalAddress(to.address);
+  if (familyOf(address) === undefined) throw invalidArgValue("to.address", "an IP address", to.address);
+  if (typeof to.port !== "number") throw invalidArgType("to.port", "a number", to.port);
+  if (!Number.isInteger(to.port) || to.port < 1 || to.port > 65535) {
+    throw invalidArgValue("to.port", "an integer from 1 to 65535", to.port);
+  }
+  return address;
+}
