@@ -6,35 +6,50 @@
  *    characters), which a peer can guess and squat before the agent registers it, and which collide among a
  *    few hundred agents; so every ufrag werift assigns is replaced, in the agent's fields, by a fresh one of
  *    96 random bits ({@link UfragRegistry.fresh}) before it is advertised: at attach, and in every
- *    `restart()` (werift assigns new credentials only there, before its first await; `restart` is wrapped).
+ *    `restart()` (werift assigns new credentials only there, before its first await: `afterRestart`).
  *    The new ufrag is registered with the mux (`getConn(ufrag, addr, { password })`) at once. Old ufrags
  *    stay registered, because werift keeps answering checks for every ufrag in `userHistory`, up to
  *    {@link MAX_UFRAGS_PER_AGENT}. The fields stay plain, so the agent keeps V8's fast properties (see
  *    `internals.ts`).
  * 2. Gathering: `getCandidatePromises` gathers on the first announced address of each IP family instead of
- *    the machine's interfaces, and `ensureProtocol` swaps the `StunProtocol`'s `connectionMade` (which would
- *    bind a socket) for one that installs a {@link MuxTransport}. The other announced addresses and the
+ *    the machine's interfaces (`beforeGather`), and each new `StunProtocol` (`onProtocol`) is taken over:
+ *    its `connectionMade` (which would bind a socket) installs a {@link MuxTransport} instead. The other announced addresses and the
  *    srflx candidates of `options.stunServers` are added as candidates of their own.
  * 3. `stunServer` is set to `undefined` at attach and before every gather: werift's own srflx gathering
  *    (and its public default) never runs. TURN and TCP protocols are left alone, with their own sockets.
  * 4. Close, both ways: `connection.close()` removes every ufrag (and with them every address and
  *    transaction) from the mux; a conn closed under the agent (the mux closing, `removeConnByUfrag`)
  *    closes the agent's target.
+ *
+ * It is one {@link Binding} of the agent (`hooks.ts` calls it); it tells the agent's other bindings (the
+ * TCP side) about every ufrag it registers, through {@link AgentHooks}.
  */
+
+import type { FamilyPlan } from "../adapter/address-plan.js";
+import type { CandidateSpec } from "../adapter/candidates.js";
+import { hostCandidate, srflxCandidate } from "../adapter/candidates.js";
+import type { UfragRegistry } from "../adapter/registry.js";
 import type { Family } from "../address.js";
 import type { IceMux } from "../ice-mux.js";
 import type { UDPMux } from "../mux.js";
 import type { MuxedConnection } from "../muxed-connection.js";
-import { hostCandidate, srflxCandidate } from "./candidates.js";
-import { awaitPeerChecks } from "./empty-check-list.js";
 import { UnsupportedWeriftError } from "./errors.js";
+import type { AgentHooks, Binding, Gather, ProtocolOwner } from "./hooks.js";
+import { takeOverUdpProtocol } from "./hooks.js";
 import type { WeriftCandidate, WeriftConnection, WeriftStunProtocol } from "./internals.js";
-import { candidateConstructorOf, isUdpStunProtocol, missingProtocolMembers } from "./internals.js";
+import {
+  adoptUfrag,
+  afterLocalCandidate,
+  gatherTimeoutMs,
+  isIceLite,
+  isRelayOnly,
+  isUdpStunProtocol,
+  makeCandidate,
+  missingProtocolMembers,
+  pinStunServer,
+} from "./internals.js";
 import { weriftLog as log } from "./log.js";
-import { ignoreMdnsCandidates } from "./mdns-candidates.js";
-import type { FamilyPlan, ResolvedAttachOptions } from "./options.js";
-import type { UfragRegistry } from "./registry.js";
-import type { UfragObserver } from "./tcp.js";
+import type { ResolvedAttachOptions } from "./options.js";
 import { MuxTransport, type TransportOwner } from "./transport.js";
 
 /**
@@ -56,8 +71,10 @@ interface HostSide {
   readonly ready: Promise<void>;
 }
 
-export class AgentBinding implements TransportOwner {
+export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   readonly #connection: WeriftConnection;
+  /** The agent's hooks: where the other bindings hear about ufrags. */
+  readonly #hooks: AgentHooks;
   readonly #mux: MuxForWerift;
   readonly #options: ResolvedAttachOptions;
   readonly #registry: UfragRegistry;
@@ -78,8 +95,6 @@ export class AgentBinding implements TransportOwner {
   #password: string;
   #detached = false;
   #sendErrors = 0;
-  /** The agent's TCP side (`tcp.ts`), told about every ufrag the agent registers. */
-  #observer: UfragObserver | undefined;
 
   /**
    * Hook `connection`. Everything that can fail (a closed mux) happens before the agent is touched.
@@ -87,12 +102,14 @@ export class AgentBinding implements TransportOwner {
    */
   constructor(
     connection: WeriftConnection,
+    hooks: AgentHooks,
     mux: MuxForWerift,
     options: ResolvedAttachOptions,
     registry: UfragRegistry,
     closeTarget: () => void,
   ) {
     this.#connection = connection;
+    this.#hooks = hooks;
     this.#mux = mux;
     this.#options = options;
     this.#registry = registry;
@@ -102,14 +119,14 @@ export class AgentBinding implements TransportOwner {
     this.#ufrag = registry.fresh(); // werift's own is guessable (module comment)
     this.#register(this.#ufrag); // throws ERR_MUX_CLOSED before the agent is touched
     this.#adopt(drawn);
-    this.#hook();
+    // werift's own srflx gathering never runs (nor its stun.l.google.com default)
+    pinStunServer(connection);
   }
 
-  /** Tell `observer` about the registered ufrags, then about every change. */
-  observeUfrags(observer: UfragObserver): void {
-    this.#observer = observer;
+  /** Tell `binding` (added after this one) about the ufrags registered so far. */
+  announceUfrags(binding: Binding): void {
     for (const ufrag of this.#ufrags.keys()) {
-      observer.registered(ufrag, this.#connection.userHistory[ufrag] ?? this.#password);
+      binding.ufragRegistered?.(ufrag, this.#connection.userHistory[ufrag] ?? this.#password);
     }
   }
 
@@ -117,79 +134,57 @@ export class AgentBinding implements TransportOwner {
     return this.#sendErrors;
   }
 
-  // ---- hooks ---------------------------------------------------------------------------------------
+  // ---- Binding -------------------------------------------------------------------------------------
 
-  #hook(): void {
-    const c = this.#connection;
-    // Plain assignments and new own fields only: the agent keeps V8's fast properties (an accessor over
-    // an existing field would turn it into a dictionary, ~3 KiB more per agent).
-    c.stunServer = undefined;
-
-    const restart = c.restart;
-    c.restart = (...args: unknown[]): unknown => {
-      const result = restart.apply(c, args); // assigns the new credentials before its first await
-      this.#syncCredentials();
-      return result;
-    };
-
-    const ensureProtocol = c.ensureProtocol;
-    c.ensureProtocol = (protocol: unknown): void => {
-      ensureProtocol.call(c, protocol);
-      if (isUdpStunProtocol(protocol)) this.#takeOver(protocol as WeriftStunProtocol);
-    };
-
-    const getCandidatePromises = c.getCandidatePromises;
-    c.getCandidatePromises = (_addresses: string[], timeout?: number): Promise<unknown>[] => {
-      // werift's own srflx gathering never runs (nor its stun.l.google.com default): srflx candidates come
-      // from options.stunServers. werift 0.25 sets the field again on setConfiguration.
-      if (c.stunServer !== undefined) {
-        log("ignored werift STUN server %o: srflx comes from options.stunServers", c.stunServer);
-        c.stunServer = undefined;
-      }
-      // werift's host addresses are the machine's interfaces; ours are the announced ones, one host
-      // protocol per family (the mux has one socket per family to offer).
-      const primaries = this.#options.families.map((plan) => plan.addresses[0]!);
-      const promises = getCandidatePromises.call(c, primaries, timeout);
-      // As werift decides for its own candidates: relay-only gathers no host or srflx candidate, and an
-      // ICE-lite agent no srflx candidate.
-      const lite = c.iceLite === true;
-      const o = c.options;
-      const relayOnly = !lite && !!(o?.forceTurn && c.turnServer && o.turnUsername && o.turnPassword);
-      if (relayOnly) return promises;
-      return [...promises, ...this.#extraCandidates(timeout, !lite)];
-    };
-
-    const close = c.close;
-    c.close = (): Promise<void> => {
-      this.detach();
-      return close.call(c);
-    };
-
-    ignoreMdnsCandidates(c); // no multicast socket beside the mux
-    awaitPeerChecks(c, this.#options.peerCheckTimeoutMs); // werift fails an empty check list at once
+  beforeGather(gather: Gather): void {
+    // srflx candidates come from options.stunServers; werift 0.25 sets the field again on setConfiguration.
+    const ignored = pinStunServer(this.#connection);
+    if (ignored !== undefined)
+      log("ignored werift STUN server %o: srflx comes from options.stunServers", ignored);
+    // werift's host addresses are the machine's interfaces; ours are the announced ones, one host
+    // protocol per family (the mux has one socket per family to offer).
+    gather.addresses = this.#options.families.map((plan) => plan.addresses[0]!);
   }
 
-  /** Replace the bind of a UDP `StunProtocol` by a mux transport. Never lets werift bind a socket. */
-  #takeOver(protocol: WeriftStunProtocol): void {
-    const missing = missingProtocolMembers(protocol);
+  /** Take a new UDP `StunProtocol` over: it never binds a socket. */
+  onProtocol(protocol: unknown): void {
+    if (!isUdpStunProtocol(protocol)) return; // TCP and TURN protocols are not ours
+    const missing = missingProtocolMembers(protocol as object);
     if (missing.length > 0) {
       log("unsupported StunProtocol (missing %o): no host candidate", missing);
       throw new UnsupportedWeriftError(missing); // werift logs it; the address gets no candidate
     }
-    protocol.connectionMade = async (useIpv4: boolean): Promise<void> => {
-      const family: Family = useIpv4 ? "IPv4" : "IPv6";
-      if (this.#detached) throw new Error("the agent is closed");
-      const plan = this.#options.families.find((p) => p.family === family);
-      if (plan === undefined) throw new Error(`udpmux: no announced ${family} address`);
-      if (this.#host(family) !== undefined) throw new Error(`udpmux: a second ${family} host protocol`);
-      const transport = new MuxTransport(this, family, plan.local, protocol);
-      protocol.transport = transport;
-      // werift gives the protocol its host candidate in the continuation of this call; a macrotask later
-      // that has certainly run (microtasks drain first).
-      const ready = new Promise<void>((resolve) => setImmediate(resolve));
-      this.#hosts = [...this.#hosts, { plan, protocol, transport, ready }];
-      for (const conns of this.#ufrags.values()) connOf(conns, family)?.on("message", transport.receive);
-    };
+    takeOverUdpProtocol(protocol as WeriftStunProtocol, this);
+  }
+
+  /** A taken-over protocol's `connectionMade(useIpv4)`: install a mux transport instead of a socket. */
+  async connectionMade(protocol: object, args: unknown[]): Promise<void> {
+    const family: Family = args[0] ? "IPv4" : "IPv6";
+    if (this.#detached) throw new Error("the agent is closed");
+    const plan = this.#options.families.find((p) => p.family === family);
+    if (plan === undefined) throw new Error(`udpmux: no announced ${family} address`);
+    if (this.#host(family) !== undefined) throw new Error(`udpmux: a second ${family} host protocol`);
+    const stun = protocol as WeriftStunProtocol;
+    const transport = new MuxTransport(this, family, plan.local, stun);
+    stun.transport = transport;
+    const ready = afterLocalCandidate();
+    this.#hosts = [...this.#hosts, { plan, protocol: stun, transport, ready }];
+    for (const conns of this.#ufrags.values()) connOf(conns, family)?.on("message", transport.receive);
+  }
+
+  /** Host candidates beyond the first of each family, and srflx — as werift decides for its own. */
+  extraCandidates(timeout: number | undefined): Promise<unknown>[] {
+    const c = this.#connection;
+    if (isRelayOnly(c)) return []; // relay-only: no host or srflx candidate
+    return this.#extraCandidates(timeout, !isIceLite(c));
+  }
+
+  afterRestart(): void {
+    this.#syncCredentials();
+  }
+
+  onClose(): void {
+    this.detach();
   }
 
   // ---- credentials ---------------------------------------------------------------------------------
@@ -226,28 +221,16 @@ export class AgentBinding implements TransportOwner {
 
   // ---- ufrags --------------------------------------------------------------------------------------
 
-  /**
-   * Put the adapter's ufrag in the agent's fields in place of `drawn`, the one werift drew: `localUsername`,
-   * `userHistory` (werift answers checks for every ufrag there) and, after a restart, its protocols' host
-   * candidates (werift sets them again when it gathers). Plain assignments: the agent stays a fast object.
-   */
+  /** Put the adapter's ufrag in the agent's fields in place of `drawn`, the one werift drew. */
   #adopt(drawn: string): void {
-    const c = this.#connection;
-    const ufrag = this.#ufrag;
-    c.localUsername = ufrag;
-    c.userHistory[ufrag] = this.#password;
-    if (drawn !== ufrag && !this.#ufrags.has(drawn)) delete c.userHistory[drawn];
-    for (const protocol of c.protocols) {
-      const candidate = (protocol as { localCandidate?: { ufrag?: string } } | null)?.localCandidate;
-      if (candidate?.ufrag === drawn) candidate.ufrag = ufrag;
-    }
+    adoptUfrag(this.#connection, drawn, this.#ufrag, this.#password, this.#ufrags.has(drawn));
   }
 
   #onPasswordAssigned(value: string): void {
     this.#password = value;
     if (this.#detached || typeof value !== "string" || value.length === 0) return;
     for (const conn of this.#ufrags.get(this.#ufrag) ?? []) conn.setPassword(value);
-    this.#observer?.passwordChanged(this.#ufrag, value);
+    this.#hooks.passwordChanged(this.#ufrag, value);
   }
 
   /** Route checks for `ufrag` (every family the agent announces) to this agent. */
@@ -262,7 +245,7 @@ export class AgentBinding implements TransportOwner {
       throw err;
     }
     this.#registry.claim(ufrag, this);
-    this.#observer?.registered(ufrag, this.#password);
+    this.#hooks.ufragRegistered(ufrag, this.#password);
     this.#ufrags.set(ufrag, conns);
     for (const conn of conns) {
       conn.on("close", this.#connClosed); // a conn emits 'close' once: `on` spares once()'s wrapper
@@ -281,7 +264,7 @@ export class AgentBinding implements TransportOwner {
     if (conns === undefined) return;
     this.#ufrags.delete(ufrag); // first: the conns' 'close' then reads as ours, not as the mux's
     this.#registry.release(ufrag, this);
-    this.#observer?.unregistered(ufrag);
+    this.#hooks.ufragUnregistered(ufrag);
     for (const conn of conns.values()) conn.close();
   }
 
@@ -309,14 +292,13 @@ export class AgentBinding implements TransportOwner {
       for (const [i, address] of plan.addresses.entries()) {
         if (i === 0) continue; // werift's own host protocol advertises the first
         out.push(
-          this.#appendWhenReady(plan.family, generation, (Candidate) =>
-            hostCandidate({ Candidate, generation, ufrag }, address, plan.local.port, i),
+          this.#appendWhenReady(plan.family, generation, ufrag, () =>
+            hostCandidate(address, plan.local.port, i),
           ),
         );
       }
     }
-    // werift-ice passes 5 (seconds); werift 0.25 its `iceStunGatherTimeout`, possibly undefined.
-    const timeoutMs = typeof timeout === "number" && timeout > 0 ? Math.ceil(timeout * 1000) : undefined;
+    const timeoutMs = gatherTimeoutMs(timeout);
     for (const [i, server] of withSrflx ? this.#options.stunServers.entries() : []) {
       const mapped = this.#mux.getXorMappedAddress(
         { address: server.address, port: server.port },
@@ -325,8 +307,8 @@ export class AgentBinding implements TransportOwner {
       out.push(
         mapped.then(
           (address) =>
-            this.#appendWhenReady(server.family, generation, (Candidate, base) =>
-              srflxCandidate({ Candidate, generation, ufrag }, address, base, server, i),
+            this.#appendWhenReady(server.family, generation, ufrag, (base) =>
+              srflxCandidate(address, base, server, i),
             ),
           (err: unknown) => {
             log("srflx from %s:%d failed: %O", server.address, server.port, err);
@@ -345,19 +327,17 @@ export class AgentBinding implements TransportOwner {
   async #appendWhenReady(
     family: Family,
     generation: number,
-    build: (
-      Candidate: NonNullable<ReturnType<typeof candidateConstructorOf>>,
-      base: { address: string; port: number },
-    ) => WeriftCandidate,
+    ufrag: string,
+    spec: (base: { address: string; port: number }) => CandidateSpec,
   ): Promise<WeriftCandidate | undefined> {
     const host = this.#host(family);
     if (host === undefined) return undefined; // the host protocol failed: nothing to relate to
     await host.ready;
     const base = host.protocol.localCandidate;
-    const Candidate = candidateConstructorOf(base);
-    if (this.#detached || base === undefined || Candidate === undefined) return undefined;
+    if (this.#detached || base === undefined) return undefined;
     if (this.#connection.generation !== generation) return undefined;
-    const candidate = build(Candidate, { address: base.host, port: base.port });
+    const candidate = makeCandidate(base, spec({ address: base.host, port: base.port }), generation, ufrag);
+    if (candidate === undefined) return undefined;
     this.#connection.appendLocalCandidate(candidate);
     return candidate;
   }

@@ -2,16 +2,21 @@
  * `attachUDPMux(target, mux, options?)`: run a werift agent — a werift-ice `Connection`, werift's own
  * `Connection`, or a werift `RTCPeerConnection` — on a {@link UDPMux} instead of sockets of its own.
  */
+import type { UfragRegistry } from "../adapter/registry.js";
+import { closeWhenMuxCloses, isAttached, markAttached, registryFor } from "../adapter/registry.js";
 import { invalidArgType, invalidArgValue, MuxClosedError } from "../errors.js";
 import type { UDPMux } from "../mux.js";
 import { TCPMux } from "../tcp/mux.js";
 import { AgentBinding, type MuxForWerift } from "./agent.js";
+import { PeerCheckWait } from "./empty-check-list.js";
 import { AlreadyGatheringError, BundlePolicyError } from "./errors.js";
+import type { AgentHooks, PeerConnectionHooks } from "./hooks.js";
+import { hookAgent, hookPeerConnection } from "./hooks.js";
 import type { WeriftConnection, WeriftPeerConnection } from "./internals.js";
 import { checkConnection, checkTcpOptions, detectTarget } from "./internals.js";
 import { weriftLog as log } from "./log.js";
+import { ignoreMdnsCandidates } from "./mdns-candidates.js";
 import { type AttachUDPMuxOptions, type ResolvedAttachOptions, resolveAttachOptions } from "./options.js";
-import { closeWhenMuxCloses, isAttached, markAttached, registryFor } from "./registry.js";
 import { TcpBinding } from "./tcp.js";
 
 /** The bundle policy a peer connection on a mux must use (see {@link BundlePolicyError}). */
@@ -59,8 +64,7 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
     const connection = detected.connection;
     if (resolved.tcp !== undefined) checkTcpOptions(connection, "connection");
     const closeAgent = () => closeQuietly(connection);
-    const binding = new AgentBinding(connection, mux, resolved, registryFor(mux), closeAgent);
-    bindTcp(binding, connection, resolved, closeAgent);
+    bindAgent(connection, "connection", mux, resolved, registryFor(mux), closeAgent);
     claim(target);
   } else {
     attachPeerConnection(detected.pc, mux, resolved);
@@ -69,17 +73,32 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
 }
 
 /**
- * The TCP side of an agent, hooked over its agent binding. A TCP mux routes by ufrag alone and the ufrag
- * registry is the UDP mux's: so a TCP mux serves the agents of one UDP mux at a time ({@link pairTcpMux}).
+ * Bind one agent: its class hooked (`hooks.ts`, once per werift copy), then its bindings in dispatch order —
+ * UDP (draws and registers the ufrags), TCP (follows them; a TCP mux routes by ufrag alone and the ufrag
+ * registry is the UDP mux's, so a TCP mux serves the agents of one UDP mux at a time: {@link pairTcpMux}),
+ * the empty-check-list wait, the mDNS filter — and then its calls are dispatched to them.
+ * @throws UnsupportedWeriftError before anything is changed; MuxClosedError before the agent is touched.
  */
-function bindTcp(
-  binding: AgentBinding,
+function bindAgent(
   connection: WeriftConnection,
+  name: string,
+  mux: MuxForWerift,
   options: ResolvedAttachOptions,
+  registry: UfragRegistry,
   closeTarget: () => void,
-): void {
-  if (options.tcp === undefined) return;
-  binding.observeUfrags(new TcpBinding(connection, options.tcp.mux, options.tcp.plans, closeTarget));
+): AgentHooks {
+  const hooks = hookAgent(connection, name);
+  const udp = new AgentBinding(connection, hooks, mux, options, registry, closeTarget);
+  hooks.add(udp);
+  if (options.tcp !== undefined) {
+    const tcp = new TcpBinding(connection, options.tcp.mux, options.tcp.plans, closeTarget);
+    hooks.add(tcp);
+    udp.announceUfrags(tcp);
+  }
+  hooks.add(new PeerCheckWait(connection, options.peerCheckTimeoutMs)); // werift fails an empty check list at once
+  hooks.add(ignoreMdnsCandidates); // no multicast socket beside the mux
+  hooks.activate();
+  return hooks;
 }
 
 /** Each TCP mux's UDP mux: the first it was used with, until that one closes. */
@@ -144,43 +163,55 @@ function attachPeerConnection(
   }
   const registry = registryFor(mux);
   const closePc = () => closeQuietly(pc);
-  const bindings: AgentBinding[] = [];
   if (options.tcp !== undefined) {
     for (const connection of existing)
       checkTcpOptions(connection, "pc.secureManager.iceTransports[].connection");
   }
+  const bound: AgentHooks[] = [];
   try {
     for (const connection of existing) {
-      const binding = new AgentBinding(connection, mux, options, registry, closePc);
-      bindings.push(binding);
-      bindTcp(binding, connection, options, closePc);
+      bound.push(
+        bindAgent(connection, "pc.secureManager.iceTransports[].connection", mux, options, registry, closePc),
+      );
       markAttached(connection);
     }
   } catch (err) {
-    for (const binding of bindings) binding.detach();
+    for (const hooks of bound) hooks.detach();
     throw err;
   }
   claim(pc);
   // A peer connection may have no ICE transport (so no conn to hear the mux close through) for a while.
   const forget = closeWhenMuxCloses(mux, pc);
   const forgetTcp = options.tcp === undefined ? undefined : closeWhenMuxCloses(options.tcp.mux, pc);
-  const close = pc.close;
-  pc.close = (...args: unknown[]) => {
-    forget();
-    forgetTcp?.();
-    return close.apply(pc, args as []);
-  };
-  const createTransport = manager.createTransport;
-  manager.createTransport = (...args: unknown[]) => {
-    const dtlsTransport = createTransport.apply(manager, args);
-    const connection: unknown = dtlsTransport?.iceTransport?.connection;
+  hookPeerConnection(pc, manager, new PcBinding(mux, options, registry, closePc, forget, forgetTcp));
+}
+
+/** A peer connection's hooks: each ICE transport werift makes is bound; closing it forgets the muxes. */
+class PcBinding implements PeerConnectionHooks {
+  active = 0;
+
+  constructor(
+    private readonly mux: MuxForWerift,
+    private readonly options: ResolvedAttachOptions,
+    private readonly registry: UfragRegistry,
+    private readonly closePc: () => void,
+    private readonly forget: () => void,
+    private readonly forgetTcp: (() => void) | undefined,
+  ) {}
+
+  transportCreated(dtlsTransport: unknown): void {
+    const connection: unknown = (dtlsTransport as { iceTransport?: { connection?: unknown } } | undefined)
+      ?.iceTransport?.connection;
     checkConnection(connection, "iceTransport.connection");
-    if (options.tcp !== undefined) checkTcpOptions(connection, "iceTransport.connection");
-    const binding = new AgentBinding(connection, mux, options, registry, closePc);
-    bindTcp(binding, connection, options, closePc);
+    if (this.options.tcp !== undefined) checkTcpOptions(connection, "iceTransport.connection");
+    bindAgent(connection, "iceTransport.connection", this.mux, this.options, this.registry, this.closePc);
     markAttached(connection);
-    return dtlsTransport;
-  };
+  }
+
+  onClose(): void {
+    this.forget();
+    this.forgetTcp?.();
+  }
 }
 
 function closeQuietly(target: { close(): Promise<void> }): void {

@@ -10,15 +10,18 @@
  * stops as soon as `schedulingChecks()` finds no pair to check and end-of-candidates was signalled, and
  * with an empty check list it then throws "ICE negotiation failed".
  *
- * The hook, per instance: while `connect()` runs, `schedulingChecks()` keeps werift's loop polling (every
- * 20 ms, werift's own cadence) as long as the check list is empty, end-of-candidates was signalled and
- * `timeoutMs` has not passed since the loop began. The first check from the peer adds a peer-reflexive pair
- * and werift's own code takes it from there (triggered check, nomination, "connected"). If no check came
- * within `timeoutMs`, `schedulingChecks()` answers as werift's does and `connect()` rejects with werift's
- * own error, as werift would have at once. Nothing else changes: a non-empty check list, an agent still
- * expecting candidates (werift then waits on its own) and ICE-lite agents are werift's business.
+ * The binding ({@link PeerCheckWait}, one small object per agent): while `connect()` runs, when werift's
+ * `schedulingChecks()` would stop the loop it is kept polling (every 20 ms, werift's own cadence) as long as
+ * the check list is empty, end-of-candidates was signalled and `timeoutMs` has not passed since the loop
+ * began. The first check from the peer adds a peer-reflexive pair and werift's own code takes it from there
+ * (triggered check, nomination, "connected"). If no check came within `timeoutMs`, the loop stops as
+ * werift's does and `connect()` rejects with werift's own error, as werift would have at once. Nothing else
+ * changes: a non-empty check list, an agent still expecting candidates (werift then waits on its own) and
+ * ICE-lite agents are werift's business.
  */
+import type { Binding } from "./hooks.js";
 import type { WeriftConnection } from "./internals.js";
+import { awaitsPeerChecks } from "./internals.js";
 import { weriftLog as log } from "./log.js";
 
 /**
@@ -27,30 +30,34 @@ import { weriftLog as log } from "./log.js";
  */
 export const DEFAULT_PEER_CHECK_TIMEOUT_MS = 39_500;
 
-/** Hook `connection` so an empty check list waits up to `timeoutMs` for the peer's checks. */
-export function awaitPeerChecks(connection: WeriftConnection, timeoutMs: number): void {
-  const c = connection;
+/** An agent whose empty check list waits up to `timeoutMs` for the peer's checks. */
+export class PeerCheckWait implements Binding {
   /** When werift's scheduling loop of the current `connect()` first found nothing to check. */
-  let waitingSince: number | undefined;
+  #waitingSince: number | undefined;
 
-  const connect = c.connect;
-  c.connect = (): Promise<void> => {
-    waitingSince = undefined; // each connect() (a second one after an ICE restart too) waits anew
-    return connect.call(c);
-  };
+  constructor(
+    private readonly connection: WeriftConnection,
+    private readonly timeoutMs: number,
+  ) {}
 
-  const schedulingChecks = c.schedulingChecks;
-  c.schedulingChecks = (): boolean => {
-    if (schedulingChecks.call(c)) return true;
-    // werift stops here; with an empty check list its connect() then throws
-    if (c.checkList.length > 0 || !c.remoteCandidatesEnd || c.state === "closed") return false;
+  /** Each `connect()` (a second one after an ICE restart too) waits anew. */
+  onConnect(): void {
+    this.#waitingSince = undefined;
+  }
+
+  /** werift's loop would stop here; with an empty check list its `connect()` then throws. */
+  keepScheduling(): boolean {
+    if (!awaitsPeerChecks(this.connection)) return false;
     const now = performance.now();
-    if (waitingSince === undefined) {
-      waitingSince = now;
-      log("no candidate pair at end-of-candidates: waiting up to %d ms for the peer's checks", timeoutMs);
+    if (this.#waitingSince === undefined) {
+      this.#waitingSince = now;
+      log(
+        "no candidate pair at end-of-candidates: waiting up to %d ms for the peer's checks",
+        this.timeoutMs,
+      );
     }
-    if (now - waitingSince < timeoutMs) return true;
-    log("no check from the peer in %d ms: ICE fails, as werift decides", timeoutMs);
+    if (now - this.#waitingSince < this.timeoutMs) return true;
+    log("no check from the peer in %d ms: ICE fails, as werift decides", this.timeoutMs);
     return false;
-  };
+  }
 }

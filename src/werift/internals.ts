@@ -1,30 +1,44 @@
 /**
  * The private werift surface the adapter touches — described once here, feature-detected once here.
  *
- * werift has no UDP-mux hook, and its packages can't be patched at module level: `werift` bundles its own
- * copy of the ICE code (`werift/lib/ice/src`, and one bundled `lib/index.mjs` for ESM), its `exports` map
- * blocks deep imports, and `werift-ice` is a separate copy again. So the adapter hooks each agent instance:
+ * werift has no hook (its maintainer's issue 650 proposes one), and its packages can't be patched at module
+ * load: `werift` bundles its own copy of the ICE code (`werift/lib/ice/src`, and one bundled `lib/index.mjs`
+ * for ESM), its `exports` map blocks deep imports, `werift-ice` is a separate copy again, and the adapter
+ * imports none of them. So `hooks.ts` patches each werift class it meets, once, at the first attach of one
+ * of its instances: every member below is a prototype method (or getter) in all three builds — werift-ice
+ * 0.2.3, werift 0.24.4 and 0.25.2, CJS and ESM bundle alike; {@link CONNECTION_HOOKS} and the lists after it
+ * name them, and `test/werift/hooks.test.ts` fails the day one moves or is renamed. The patch is process-wide
+ * and inert for instances that are not attached: their calls go straight to werift's function (one
+ * `WeakMap` lookup more). The only own field the adapter replaces is `StunProtocol.connectionMade` (an
+ * arrow function werift assigns in the constructor), with one shared function: no closure per instance.
  *
  * - `Connection.ensureProtocol(protocol)` is called on each new `StunProtocol` before
  *   `await protocol.connectionMade(...)` (in the private `getCandidatePromises`); `connectionMade` is an
  *   instance property, so it can be replaced there by one that installs a mux-backed transport.
  * - `Connection.getCandidatePromises(addresses, timeout)` receives the host addresses to gather on; the
  *   adapter substitutes the announced addresses and appends its own candidate promises (srflx, extra hosts).
+ *   `timeout` is seconds in werift-ice (5), werift 0.25's `iceStunGatherTimeout` (possibly undefined)
+ *   ({@link gatherTimeoutMs}). As werift decides for its own candidates, a relay-only agent gathers no host
+ *   or srflx candidate ({@link isRelayOnly}) and an ICE-lite one no srflx candidate.
+ * - werift gives a protocol its host candidate (`localCandidate`) in the continuation of `connectionMade`:
+ *   a macrotask later it has ({@link afterLocalCandidate}).
  * - `Connection.localUsername` / `localPassword` are plain fields. After the constructor (and, for a peer
  *   connection, `createTransport`'s credential inheritance, before the adapter binds) only `restart()`
  *   assigns them, in its synchronous part (before its first await), the ufrag from `randomString(4)`: 4 hex
  *   characters, 16 bits (RFC 8445 §5.3 asks for 24+), also added to `userHistory` and to the protocols'
  *   host candidates (`localCandidate.ufrag`; `gatherCandidates()` sets those again). The adapter replaces
- *   that ufrag by one of 96 random bits at attach and, wrapping `restart` per instance, when it returns;
- *   then it registers it. The fields stay plain data fields: turning an
+ *   that ufrag by one of 96 random bits at attach and when `restart` returns ({@link adoptUfrag}); then it
+ *   registers it. The fields stay plain data fields: turning an
  *   existing field into an accessor (on the instance, or by deleting it to expose one on a prototype) puts
  *   the object in V8's dictionary mode on Node 22 and 24 (V8 12+ normalizes on any delete): ~3 KiB more
- *   per agent and slower property access in every werift method.
+ *   per agent and slower property access in every werift method. The adapter never adds, deletes or
+ *   redefines a property of a werift `Connection`.
  * - `Connection.stunServer` is a plain field that the constructor (werift-ice, werift 0.24) and
- *   `applyStunTurnServersFromOptions()` (werift 0.25) set to `stun.l.google.com:19302` (never contacted by attached agents) when no STUN server is
- *   configured; the adapter pins it to `undefined`.
- * - `RTCPeerConnection.secureManager.createTransport()` makes every ICE transport of a peer connection; the
- *   adapter wraps it per instance.
+ *   `applyStunTurnServersFromOptions()` (werift 0.25) set to `stun.l.google.com:19302` (never contacted by
+ *   attached agents) when no STUN server is configured; the adapter pins it to `undefined`
+ *   ({@link pinStunServer}).
+ * - `SecureTransportManager.createTransport()` (`pc.secureManager`) makes every ICE transport of a peer
+ *   connection, lazily; `RTCPeerConnection.close()` closes it.
  * - `Connection.connect()` (same code in all three versions, and in the ESM bundles) pairs the remote
  *   candidates, replays the early checks, then loops `schedulingChecks()` every 20 ms until it returns
  *   false — at once when no pair is waiting or frozen and `remoteCandidatesEnd` is set (end-of-candidates:
@@ -32,13 +46,14 @@
  *   `addIceCandidate`) — and then waits on `checkListState` only `while (checkList.length > 0)`. Checks that
  *   arrive after that go straight to `checkIncoming()`, which adds a peer-reflexive pair. `RTCIceTransport
  *   .start()` turns a rejected `connect()` into state "failed", and `RTCPeerConnection` its connection state.
- *   werift has no ICE timeout of its own. The adapter wraps `connect` and `schedulingChecks` per instance
- *   (`empty-check-list.ts`).
+ *   werift has no ICE timeout of its own ({@link awaitsPeerChecks}; `empty-check-list.ts`).
  * - `Connection.addRemoteCandidate(candidate)` resolves a host containing `.local` with an `MdnsLookup`
  *   (`multicast-dns`: a socket of its own on port 5353, kept in `Connection.lookup` until close / restart),
  *   drops the candidate if that fails (10 s timeout); `RTCIceTransport.addRemoteCandidate` calls it without
- *   awaiting. The adapter wraps it per instance and drops `.local` candidates (`mdns-candidates.ts`).
- *
+ *   awaiting ({@link isMdnsCandidate}; `mdns-candidates.ts` drops them).
+ * - `Candidate` is built with 12 positional arguments; the adapter takes the constructor from a candidate
+ *   werift made ({@link makeCandidate}).
+
  * werift bugs the adapter works around for attached agents (werift-ice 0.2.3, werift 0.24.4, werift 0.25.2):
  * - Empty check list at end-of-candidates: given no usable remote candidate (none, only `.local` ones, or
  *   none of a family it gathered) and end-of-candidates, `connect()` throws "ICE negotiation failed" within
@@ -56,7 +71,9 @@
  *   portRange)` (which listens, on a new port per agent and address) and builds the `tcptype passive`
  *   candidate from `p.listeningPort` (a prototype getter reading `p.server.address()`). Then (not for ICE-lite)
  *   a `TcpActiveProtocol` (dials out, candidate port 9) in the same async function. Both read `useTcp`
- *   synchronously in the call; werift 0.25.2 skips the passive one when `options.tcpPassive === false`.
+ *   synchronously in the call; werift 0.25.2 skips the passive one when `options.tcpPassive === false`
+ *   ({@link gatherWithTcp}). `connectionMade`, `sendFrame`, `sendData` and the `listeningPort` getter are
+ *   prototype members ({@link TCP_PROTOCOL_HOOKS}).
  * - A passive protocol hands each RFC 4571 frame to `handleFrame(frame, [host, port])` (requests →
  *   `onRequestReceived`, responses → transactions, anything else → `onDataReceived`) and sends through
  *   `sendFrame(data, addr)` (`sendStun` and `sendData` call it), which looks the connection up in `sockets`.
@@ -90,7 +107,34 @@
  * Checked against werift-ice 0.2.3, werift 0.24.4 and werift 0.25.2 ({@link SUPPORTED_WERIFT_VERSIONS}).
  */
 import type { AddressInfo } from "node:net";
+import type { CandidateSpec } from "../adapter/candidates.js";
 import { UnsupportedWeriftError } from "./errors.js";
+
+/**
+ * The `Connection` methods `hooks.ts` patches, on their prototype, once per werift copy. Each is a prototype
+ * method in werift-ice 0.2.3 and werift 0.24.4 / 0.25.2 (CJS and ESM); `checkConnection` refuses an agent
+ * without one (`ERR_UNSUPPORTED_WERIFT`).
+ */
+export const CONNECTION_HOOKS = [
+  "ensureProtocol",
+  "getCandidatePromises",
+  "restart",
+  "connect",
+  "schedulingChecks",
+  "addRemoteCandidate",
+  "close",
+] as const;
+export type ConnectionHook = (typeof CONNECTION_HOOKS)[number];
+
+/** The `RTCPeerConnection` method `hooks.ts` patches (werift 0.24 and 0.25, prototype). */
+export const PEER_CONNECTION_HOOKS = ["close"] as const;
+/** The `SecureTransportManager` (`pc.secureManager`) method `hooks.ts` patches (prototype). */
+export const SECURE_MANAGER_HOOKS = ["createTransport"] as const;
+/** `TcpPassiveProtocol` / `TcpActiveProtocol` methods `hooks.ts` patches (prototype, `BaseTcpProtocol` for the sends). */
+export const TCP_PROTOCOL_HOOKS = ["connectionMade", "sendFrame", "sendData"] as const;
+export type TcpProtocolHook = (typeof TCP_PROTOCOL_HOOKS)[number];
+/** The `TcpPassiveProtocol` prototype getter `hooks.ts` patches: its candidate's port. */
+export const TCP_PORT_GETTER = "listeningPort";
 
 /** werift's `Address`: `[host, port]`. */
 export type WeriftAddress = [host: string, port: number];
@@ -257,17 +301,7 @@ export function checkConnection(value: unknown, name: string): asserts value is 
   if (typeof c.generation !== "number") missing.push(`${name}.generation`);
   if (typeof c.localCandidatesStart !== "boolean") missing.push(`${name}.localCandidatesStart`);
   if (!Array.isArray(c.protocols)) missing.push(`${name}.protocols`);
-  for (const method of [
-    "ensureProtocol",
-    "getCandidatePromises",
-    "appendLocalCandidate",
-    "close",
-    "restart",
-  ] as const) {
-    if (typeof c[method] !== "function") missing.push(`${name}.${method}`);
-  }
-  // the empty-check-list and mDNS hooks (empty-check-list.ts, mdns-candidates.ts)
-  for (const method of ["addRemoteCandidate", "connect", "schedulingChecks"] as const) {
+  for (const method of [...CONNECTION_HOOKS, "appendLocalCandidate"] as const) {
     if (typeof c[method] !== "function") missing.push(`${name}.${method}`);
   }
   if (!Array.isArray(c.checkList)) missing.push(`${name}.checkList`);
@@ -324,9 +358,9 @@ export interface WeriftTcpPassiveProtocol {
   readonly type: string;
   localIp?: string;
   localCandidate?: WeriftCandidate;
-  /** A prototype method that listens on `server`: the adapter shadows it per instance. */
+  /** A prototype method that listens on `server`. */
   connectionMade: (localIp: string, ...rest: unknown[]) => Promise<void>;
-  /** A prototype getter reading `server.address()`: the adapter shadows it per instance. */
+  /** A prototype getter reading `server.address()`. */
   readonly listeningPort: number;
   /** One RFC 4571 frame's payload from `addr`. */
   handleFrame(data: Buffer, addr: WeriftAddress): void;
@@ -349,9 +383,11 @@ export function tcpProtocolKind(protocol: unknown): "passive" | "active" | undef
 export function missingTcpProtocolMembers(protocol: object): string[] {
   const p = protocol as Record<string, unknown>;
   const missing: string[] = [];
-  for (const method of ["connectionMade", "handleFrame", "sendFrame", "sendData"] as const) {
+  for (const method of [...TCP_PROTOCOL_HOOKS, "handleFrame"] as const) {
     if (typeof p[method] !== "function") missing.push(`TcpPassiveProtocol.${method}`);
   }
+  if (getterOf(protocol, TCP_PORT_GETTER) === undefined)
+    missing.push(`TcpPassiveProtocol.${TCP_PORT_GETTER}`);
   return missing;
 }
 
@@ -365,4 +401,141 @@ export interface WeriftTcpOptions {
 export function checkTcpOptions(connection: WeriftConnection, name: string): void {
   const options = (connection as { options?: unknown }).options;
   if (options === null || typeof options !== "object") throw new UnsupportedWeriftError([`${name}.options`]);
+}
+
+/** The object on `object`'s prototype chain that defines `name` as a getter, and the getter. */
+export function getterOf(object: object, name: string): { holder: object; get: () => unknown } | undefined {
+  for (let o: object | null = object; o !== null; o = Object.getPrototypeOf(o)) {
+    const d = Object.getOwnPropertyDescriptor(o, name);
+    if (d !== undefined) return typeof d.get === "function" ? { holder: o, get: d.get } : undefined;
+  }
+  return undefined;
+}
+
+// ---- facts the bindings act on ---------------------------------------------------------------------
+
+/** Whether the agent is ICE-lite: host candidates only (RFC 8445 §2.5). */
+export function isIceLite(connection: WeriftConnection): boolean {
+  return connection.iceLite === true;
+}
+
+/**
+ * Whether werift gathers relay candidates only: `forceTurn` with a TURN server and its credentials (and not
+ * ICE-lite). werift then makes no host or srflx candidate, and the adapter adds none either.
+ */
+export function isRelayOnly(connection: WeriftConnection): boolean {
+  const o = connection.options;
+  return (
+    !isIceLite(connection) && !!(o?.forceTurn && connection.turnServer && o.turnUsername && o.turnPassword)
+  );
+}
+
+/**
+ * `getCandidatePromises`'s `timeout` in milliseconds: werift-ice passes 5 (seconds), werift 0.25 its
+ * `iceStunGatherTimeout` (seconds, possibly undefined); `undefined` when there is none.
+ */
+export function gatherTimeoutMs(timeout: unknown): number | undefined {
+  return typeof timeout === "number" && timeout > 0 ? Math.ceil(timeout * 1000) : undefined;
+}
+
+/**
+ * Settles once werift has given a protocol whose `connectionMade` was just called its host candidate: werift
+ * sets `localCandidate` in the continuation of that call, so a macrotask later it has (microtasks drain
+ * first), or the protocol failed.
+ */
+export function afterLocalCandidate(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * werift's `Candidate` for `spec`, of the agent's `generation` and `ufrag`, made with the constructor of
+ * `base` (a candidate werift made: the adapter imports nothing from werift); `undefined` if `base` is none.
+ */
+export function makeCandidate(
+  base: unknown,
+  spec: CandidateSpec,
+  generation: number,
+  ufrag: string,
+): WeriftCandidate | undefined {
+  const Candidate = candidateConstructorOf(base);
+  if (Candidate === undefined) return undefined;
+  return new Candidate(
+    spec.foundation,
+    spec.component,
+    spec.transport,
+    spec.priority,
+    spec.host,
+    spec.port,
+    spec.type,
+    spec.relatedAddress,
+    spec.relatedPort,
+    spec.tcptype,
+    generation,
+    ufrag,
+  );
+}
+
+/** werift's STUN server, set to `undefined`; what was there (werift 0.25 sets it again on setConfiguration). */
+export function pinStunServer(connection: WeriftConnection): WeriftAddress | undefined {
+  const was = connection.stunServer;
+  if (was !== undefined) connection.stunServer = undefined; // a plain assignment: the map stays
+  return was;
+}
+
+/**
+ * Put `ufrag` in the agent's fields in place of `drawn`, the one werift drew: `localUsername`,
+ * `userHistory` (werift answers checks for every ufrag there; `drawn` leaves it unless `keepDrawn`) and,
+ * after a restart, its protocols' host candidates (werift sets them again when it gathers). Plain
+ * assignments to existing fields: the agent stays a fast object.
+ */
+export function adoptUfrag(
+  connection: WeriftConnection,
+  drawn: string,
+  ufrag: string,
+  password: string,
+  keepDrawn: boolean,
+): void {
+  connection.localUsername = ufrag;
+  connection.userHistory[ufrag] = password;
+  if (drawn !== ufrag && !keepDrawn) delete connection.userHistory[drawn]; // a dictionary of werift's own
+  for (const protocol of connection.protocols) {
+    const candidate = (protocol as { localCandidate?: { ufrag?: string } } | null)?.localCandidate;
+    if (candidate?.ufrag === drawn) candidate.ufrag = ufrag;
+  }
+}
+
+/**
+ * Whether werift's `connect()` loop is about to give up on an empty check list: `schedulingChecks()` found
+ * nothing to check, the check list is empty, end-of-candidates was signalled and the agent is not closed.
+ */
+export function awaitsPeerChecks(connection: WeriftConnection): boolean {
+  return connection.checkList.length === 0 && connection.remoteCandidatesEnd && connection.state !== "closed";
+}
+
+/** Whether the caller turned werift's own ICE-TCP on (`useTcp`, `iceUseTcp` of a peer connection). */
+export function callerUseTcp(connection: WeriftConnection): boolean {
+  return (connection as unknown as { options: WeriftTcpOptions }).options.useTcp === true;
+}
+
+/**
+ * Call werift's `getCandidatePromises` with ICE-TCP's passive protocol on: `useTcp` set (and werift 0.25.2's
+ * `tcpPassive: false` lifted) for the call only — werift reads both synchronously in it — then the
+ * caller's values back.
+ */
+export function gatherWithTcp<T>(
+  connection: WeriftConnection,
+  getCandidatePromises: (this: WeriftConnection, addresses: string[], timeout?: number) => T,
+  addresses: string[],
+  timeout: number | undefined,
+): T {
+  const options = (connection as unknown as { options: WeriftTcpOptions }).options;
+  const { useTcp, tcpPassive } = options;
+  options.useTcp = true;
+  if (tcpPassive === false) options.tcpPassive = undefined;
+  try {
+    return getCandidatePromises.call(connection, addresses, timeout);
+  } finally {
+    options.useTcp = useTcp;
+    if (tcpPassive === false) options.tcpPassive = tcpPassive;
+  }
 }

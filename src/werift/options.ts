@@ -4,14 +4,15 @@
  */
 import type { AddressInfo } from "node:net";
 import { isIP } from "node:net";
-import { networkInterfaces } from "node:os";
+import type { FamilyPlan, TcpPlan } from "../adapter/address-plan.js";
+import { addDefaultAddresses, listenPlans, resolveTcpPlans } from "../adapter/address-plan.js";
 import type { Family } from "../address.js";
+import { isWildcard } from "../address.js";
 import { invalidArgType, invalidArgValue } from "../errors.js";
 import { TCPMux } from "../tcp/mux.js";
 import { validatePort, validateTimeout } from "../validate.js";
 import { DEFAULT_PEER_CHECK_TIMEOUT_MS } from "./empty-check-list.js";
 import { NoAddressToAnnounceError } from "./errors.js";
-import { resolveTcpPlans, type TcpPlan } from "./tcp.js";
 
 /** A STUN server, by IP address (never a host name: the adapter resolves nothing). */
 export interface StunServer {
@@ -59,15 +60,6 @@ export interface AttachUDPMuxOptions {
   tcpMux?: TCPMux;
 }
 
-/** The addresses an agent advertises in one family: the first owns werift's host protocol. */
-export interface FamilyPlan {
-  family: Family;
-  /** The mux's socket address for this family (its port goes on every candidate). */
-  local: AddressInfo;
-  /** Announced addresses of this family, in the caller's order; never empty. */
-  addresses: string[];
-}
-
 /** Options checked and filled in, per family. */
 export interface ResolvedAttachOptions {
   families: FamilyPlan[];
@@ -82,26 +74,6 @@ function familyOfIp(address: string): Family | undefined {
   return v === 4 ? "IPv4" : v === 6 ? "IPv6" : undefined;
 }
 
-function isWildcard(address: string): boolean {
-  return address === "0.0.0.0" || address === "::";
-}
-
-function isLinkLocal(address: string, family: Family): boolean {
-  return family === "IPv4" ? address.startsWith("169.254.") : /^fe[89ab]/i.test(address);
-}
-
-/** Every non-internal, non-link-local interface address of `family` (the wildcard default). */
-function interfaceAddresses(family: Family): string[] {
-  const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const info of list ?? []) {
-      if (info.internal || info.family !== family || isLinkLocal(info.address, family)) continue;
-      if (!out.includes(info.address)) out.push(info.address);
-    }
-  }
-  return out;
-}
-
 /** Check `options` against the mux's listen addresses; throw a `TypeError` naming the first bad value. */
 export function resolveAttachOptions(
   options: AttachUDPMuxOptions | undefined,
@@ -110,29 +82,10 @@ export function resolveAttachOptions(
   if (options !== undefined && (options === null || typeof options !== "object")) {
     throw invalidArgType("options", "an object", options);
   }
-  const byFamily = new Map<Family, FamilyPlan>();
-  for (const info of listen) {
-    const family = info.family as Family;
-    if (!byFamily.has(family)) byFamily.set(family, { family, local: info, addresses: [] });
-  }
-  // A udp6 socket on "::" is dual-stack unless ipv6Only (which the mux doesn't expose): IPv4 addresses may
-  // be announced explicitly; the default stays with the socket's own family.
-  const v6 = byFamily.get("IPv6");
-  if (v6 !== undefined && !byFamily.has("IPv4") && isWildcard(v6.local.address)) {
-    byFamily.set("IPv4", {
-      family: "IPv4",
-      local: { address: "0.0.0.0", family: "IPv4", port: v6.local.port },
-      addresses: [],
-    });
-  }
-
+  const byFamily = listenPlans(listen);
   const announced = options?.announcedAddresses;
   if (announced === undefined) {
-    for (const info of listen) {
-      const plan = byFamily.get(info.family as Family)!;
-      const found = isWildcard(info.address) ? interfaceAddresses(plan.family) : [info.address];
-      for (const address of found) if (!plan.addresses.includes(address)) plan.addresses.push(address);
-    }
+    addDefaultAddresses(byFamily, listen);
   } else {
     if (!Array.isArray(announced)) {
       throw invalidArgType("options.announcedAddresses", "an array of IP addresses", announced);
@@ -217,7 +170,7 @@ export function resolveAttachOptions(
     // Not duck-typed: a UDPMux has the same methods, and its port would be advertised as a TCP candidate.
     // (The build shares one copy of the core between the entry points, so `instanceof` holds across them.)
     if (!(tcpMux instanceof TCPMux)) throw invalidArgType("options.tcpMux", "a TCPMux", tcpMux);
-    tcp = { mux: tcpMux, plans: resolveTcpPlans(families, tcpMux) };
+    tcp = { mux: tcpMux, plans: resolveTcpPlans(families, tcpMux.getListenAddresses()) };
   }
   return { families, stunServers, peerCheckTimeoutMs, tcp };
 }

@@ -5,12 +5,13 @@
  * What it does to the agent (see `internals.ts`, "ICE-TCP", for the seams):
  * 1. Gathering: werift's `getCandidatePromises` runs with `options.useTcp` on (and, in werift 0.25.2,
  *    `tcpPassive` not false), so werift makes its `TcpPassiveProtocol` on the first announced address of
- *    each family. Before werift awaits its `connectionMade` (which would listen), the protocol gets one of
- *    its own that only records the address, a `listeningPort` that reads the TCP mux's port, and a
- *    `sendFrame` that writes through the mux. The other announced addresses get TCP candidates of their
+ *    each family. Before werift awaits its `connectionMade` (which would listen), the protocol is taken over
+ *    (`hooks.ts`): its `connectionMade` only records the address, its `listeningPort` reads the TCP mux's
+ *    port, and its `sendFrame` writes through the mux. The other announced addresses get TCP candidates of their
  *    own, answered by the same protocol. werift's `TcpActiveProtocol` (it dials out, from sockets of its
  *    own, like TURN) is kept only when the caller set `useTcp` (`iceUseTcp`) itself.
- * 2. Routing follows the agent's ufrags as the UDP side does ({@link UfragObserver}): every registered ufrag
+ * 2. Routing follows the agent's ufrags as the UDP side does (`ufragRegistered`, from the UDP binding through
+ *    the agent's hooks): every registered ufrag
  *    has a conn on the TCP mux per family, with the agent's password (the mux checks the first frame's
  *    MESSAGE-INTEGRITY, which werift never does on TCP).
  * 3. Receiving: frames are delivered synchronously by the mux; werift gets them one per macrotask, in order
@@ -26,26 +27,32 @@
  * 5. Close, both ways: closing the agent closes its TCP conns (and with them their TCP connections); a conn
  *    closed under the agent (the TCP mux closing) closes the agent's target.
  */
-import { createHash } from "node:crypto";
-import type { AddressInfo } from "node:net";
+
+import type { TcpPlan } from "../adapter/address-plan.js";
+import { tcpHostCandidate } from "../adapter/candidates.js";
 import type { Family, RemoteInfo } from "../address.js";
-import { familyOf, isWildcard } from "../address.js";
-import { ConnClosedError, invalidArgValue, NoTcpConnectionError } from "../errors.js";
-import type { IceMux } from "../ice-mux.js";
+import { familyOf } from "../address.js";
+import { ConnClosedError, NoTcpConnectionError } from "../errors.js";
 import type { MuxedConnection } from "../muxed-connection.js";
 import { BoundedQueue } from "../queue.js";
 import type { TCPMux } from "../tcp/mux.js";
 import { UnsupportedWeriftError } from "./errors.js";
+import type { Binding, Gather, ProtocolOwner } from "./hooks.js";
+import { takeOverTcpProtocol } from "./hooks.js";
 import type {
   WeriftAddress,
   WeriftCandidate,
   WeriftConnection,
-  WeriftTcpOptions,
   WeriftTcpPassiveProtocol,
 } from "./internals.js";
-import { candidateConstructorOf, missingTcpProtocolMembers, tcpProtocolKind } from "./internals.js";
+import {
+  afterLocalCandidate,
+  callerUseTcp,
+  makeCandidate,
+  missingTcpProtocolMembers,
+  tcpProtocolKind,
+} from "./internals.js";
 import { weriftLog as log } from "./log.js";
-import type { FamilyPlan } from "./options.js";
 
 /**
  * What one queued frame costs beyond its bytes, as the per-connection bound counts it: the `Buffer` view
@@ -63,54 +70,6 @@ const RING_RESET_LENGTH = 256;
 /** Remote addresses remembered per agent for sending; a peer opens one connection per pair it checks. */
 const MAX_ROUTES = 64;
 
-/** What the agent binding tells its TCP side about the agent's local ufrags. */
-export interface UfragObserver {
-  /** `ufrag` is now routed to the agent (with `password`). */
-  registered(ufrag: string, password: string): void;
-  /** `ufrag` is no longer routed (an old generation beyond the bound). */
-  unregistered(ufrag: string): void;
-  /** The password of `ufrag` changed (werift assigns the password after the ufrag). */
-  passwordChanged(ufrag: string, password: string): void;
-}
-
-/** The announced addresses of one family and the TCP mux's port for them. */
-export interface TcpPlan {
-  readonly family: Family;
-  readonly port: number;
-  /** Announced addresses of this family: the first gets werift's own passive protocol. */
-  readonly addresses: string[];
-}
-
-/**
- * The families the TCP mux takes connections in, with the agent's announced addresses: a wildcard IPv6
- * listen is taken as dual-stack (as `TCPMux.listen()` makes it by default).
- * @throws TypeError `ERR_INVALID_ARG_VALUE`: no announced family is one the TCP mux listens in.
- */
-export function resolveTcpPlans(families: readonly FamilyPlan[], tcpMux: IceMux): TcpPlan[] {
-  const listen = tcpMux.getListenAddresses();
-  const ports = new Map<Family, number>();
-  for (const info of listen) {
-    const family = info.family as Family;
-    if (!ports.has(family)) ports.set(family, info.port);
-    if (family === "IPv6" && isWildcard(info.address) && !ports.has("IPv4")) ports.set("IPv4", info.port);
-  }
-  const plans = families
-    .filter((plan) => ports.has(plan.family))
-    .map((plan) => ({ family: plan.family, port: ports.get(plan.family)!, addresses: plan.addresses }));
-  if (plans.length === 0) {
-    throw invalidArgValue(
-      "options.tcpMux",
-      `a TCP mux listening in a family the agent announces (${families.map((p) => p.family)})`,
-      describe(listen),
-    );
-  }
-  return plans;
-}
-
-function describe(listen: AddressInfo[]): string {
-  return listen.map((a) => `${a.address}:${a.port}`).join(", ");
-}
-
 const noop = (): void => {};
 
 /**
@@ -118,7 +77,7 @@ const noop = (): void => {};
  * at most the TCP mux's `maxQueuedBytes` (plus the frame that crossed it) of frames waiting for werift,
  * counted with {@link FRAME_ENTRY_BYTES} per frame; the TCP mux bounds the connections per ufrag.
  */
-export class TcpBinding implements UfragObserver {
+export class TcpBinding implements Binding, ProtocolOwner {
   readonly #connection: WeriftConnection;
   readonly #mux: TCPMux;
   readonly #plans: TcpPlan[];
@@ -131,6 +90,13 @@ export class TcpBinding implements UfragObserver {
     function (this: MuxedConnection): void {
       binding.#onConnClosed(this);
     })(this);
+  /** A failed send of werift's data path: counted (one function, no closure per send; see `receiverOf`). */
+  readonly #onSendError = (
+    (binding: TcpBinding) =>
+    (err: unknown): void => {
+      binding.sendFailed(err);
+    }
+  )(this);
   /** Whether this gather keeps werift's active TCP candidates (the caller asked for werift's ICE-TCP). */
   #keepActive = false;
   #detached = false;
@@ -141,7 +107,6 @@ export class TcpBinding implements UfragObserver {
     this.#mux = mux;
     this.#plans = plans;
     this.#closeTarget = closeTarget;
-    this.#hook();
   }
 
   /** Application data werift sent that the mux could not take. */
@@ -149,78 +114,73 @@ export class TcpBinding implements UfragObserver {
     return this.#sendErrors;
   }
 
-  // ---- hooks (over the agent binding's: this is called after it hooked the agent) -------------------
+  // ---- Binding -------------------------------------------------------------------------------------
 
-  #hook(): void {
-    const c = this.#connection;
-    const options = (c as unknown as { options: WeriftTcpOptions }).options;
-
-    const ensureProtocol = c.ensureProtocol;
-    c.ensureProtocol = (protocol: unknown): void => {
-      ensureProtocol.call(c, protocol);
-      const kind = tcpProtocolKind(protocol);
-      if (kind === "passive") this.#takeOver(protocol as WeriftTcpPassiveProtocol);
-      else if (kind === "active" && !this.#keepActive) suppressActive(protocol as WeriftTcpPassiveProtocol);
-    };
-
-    const getCandidatePromises = c.getCandidatePromises;
-    c.getCandidatePromises = (addresses: string[], timeout?: number): Promise<unknown>[] => {
-      // werift reads both options synchronously in this call; the caller's values are back right after.
-      const { useTcp, tcpPassive } = options;
-      this.#keepActive = useTcp === true;
-      options.useTcp = true;
-      if (tcpPassive === false) options.tcpPassive = undefined;
-      let promises: Promise<unknown>[];
-      try {
-        promises = getCandidatePromises.call(c, addresses, timeout);
-      } finally {
-        options.useTcp = useTcp;
-        if (tcpPassive === false) options.tcpPassive = tcpPassive;
-      }
-      return [...promises, ...this.#extraCandidates()];
-    };
-
-    const close = c.close;
-    c.close = (): Promise<void> => {
-      this.detach();
-      return close.call(c);
-    };
+  /** Have werift make its passive protocol; keep its active one only if the caller asked for ICE-TCP. */
+  beforeGather(gather: Gather): void {
+    this.#keepActive = callerUseTcp(this.#connection);
+    gather.tcp = true;
   }
 
-  /** Make werift's passive protocol a mux-backed one: it never listens. */
-  #takeOver(protocol: WeriftTcpPassiveProtocol): void {
-    const missing = missingTcpProtocolMembers(protocol);
-    if (missing.length > 0) {
-      log("unsupported TcpPassiveProtocol (missing %o): no TCP candidate", missing);
-      throw new UnsupportedWeriftError(missing); // werift's gather settles it; the address gets no candidate
-    }
-    let side: PassiveSide | undefined;
-    let port: number | undefined;
-    Object.defineProperty(protocol, "listeningPort", {
-      configurable: true,
-      get(): number {
-        if (port === undefined) throw new Error("udpmux: the TCP protocol has no address yet");
-        return port;
-      },
-    });
-    protocol.connectionMade = async (localIp: string): Promise<void> => {
-      if (this.#detached) throw new Error("the agent is closed");
-      const family = familyOf(localIp);
-      const plan = this.#plans.find((p) => p.family === family);
-      if (family === undefined || plan === undefined) {
-        throw new Error(`udpmux: the TCP mux takes no connections for ${localIp}`);
+  onProtocol(protocol: unknown): void {
+    const kind = tcpProtocolKind(protocol);
+    if (kind === "passive") {
+      const missing = missingTcpProtocolMembers(protocol as object);
+      if (missing.length > 0) {
+        log("unsupported TcpPassiveProtocol (missing %o): no TCP candidate", missing);
+        throw new UnsupportedWeriftError(missing); // werift's gather settles it; the address gets no candidate
       }
-      if (this.#side(family) !== undefined) throw new Error(`udpmux: a second ${family} TCP protocol`);
-      side = new PassiveSide(family, protocol, this.#mux.maxQueuedBytes);
-      port = plan.port;
-      this.#sides.push(side);
-      for (const conns of this.#ufrags.values()) connOf(conns, family)?.on("message", side.receive);
-    };
-    protocol.sendFrame = (data: Buffer, addr: WeriftAddress): Promise<void> =>
-      side === undefined ? Promise.reject(new ConnClosedError()) : side.send(data, addr);
-    // werift's data path doesn't catch: count a failed send, as the UDP transport does.
-    protocol.sendData = (data: Buffer, addr: WeriftAddress): Promise<void> =>
-      protocol.sendFrame(data, addr).catch((err: unknown) => this.sendFailed(err));
+      takeOverTcpProtocol(protocol as object, this);
+    } else if (kind === "active" && !this.#keepActive) {
+      takeOverTcpProtocol(protocol as object, SUPPRESSED_ACTIVE);
+    }
+  }
+
+  extraCandidates(): Promise<unknown>[] {
+    return this.#extraCandidates();
+  }
+
+  onClose(): void {
+    this.detach();
+  }
+
+  // ---- ProtocolOwner (the passive protocols) -------------------------------------------------------
+
+  /** `connectionMade(localIp)`: record the address; never listen. */
+  async connectionMade(protocol: object, args: unknown[]): Promise<void> {
+    const localIp = String(args[0]);
+    if (this.#detached) throw new Error("the agent is closed");
+    const family = familyOf(localIp);
+    const plan = this.#plans.find((p) => p.family === family);
+    if (family === undefined || plan === undefined) {
+      throw new Error(`udpmux: the TCP mux takes no connections for ${localIp}`);
+    }
+    if (this.#side(family) !== undefined) throw new Error(`udpmux: a second ${family} TCP protocol`);
+    const side = new PassiveSide(
+      family,
+      plan.port,
+      protocol as WeriftTcpPassiveProtocol,
+      this.#mux.maxQueuedBytes,
+    );
+    this.#sides.push(side);
+    for (const conns of this.#ufrags.values()) connOf(conns, family)?.on("message", side.receive);
+  }
+
+  listeningPort(protocol: object): number {
+    const side = this.#sideOf(protocol);
+    if (side === undefined) throw new Error("udpmux: the TCP protocol has no address yet");
+    return side.port;
+  }
+
+  sendFrame(protocol: object, args: unknown[]): Promise<void> {
+    const side = this.#sideOf(protocol);
+    if (side === undefined) return Promise.reject(new ConnClosedError());
+    return side.send(args[0] as Buffer, args[1] as WeriftAddress);
+  }
+
+  /** werift's data path doesn't catch: count a failed send, as the UDP transport does. */
+  sendData(protocol: object, args: unknown[]): Promise<void> {
+    return this.sendFrame(protocol, args).catch(this.#onSendError);
   }
 
   /** TCP host candidates for the announced addresses after the first of each family. */
@@ -241,29 +201,20 @@ export class TcpBinding implements UfragObserver {
     index: number,
     generation: number,
   ): Promise<WeriftCandidate | undefined> {
-    // werift gives its passive protocol its candidate in the continuation of connectionMade: a macrotask
-    // after gathering began, it has (or the protocol failed).
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await afterLocalCandidate(); // werift's passive protocol has its candidate (or failed)
     const base = this.#side(plan.family)?.protocol.localCandidate;
-    const Candidate = candidateConstructorOf(base);
-    if (this.#detached || base === undefined || Candidate === undefined) return undefined;
+    if (this.#detached || base === undefined) return undefined;
     if (this.#connection.generation !== generation) return undefined;
-    const candidate = new Candidate(
-      tcpFoundation(address),
-      base.component,
-      "tcp",
-      base.priority - index * 2 ** 8, // the next lower local preference (RFC 8445 §5.1.2.1)
-      address,
-      plan.port,
-      "host",
-      undefined,
-      undefined,
-      "passive",
-      generation,
-      this.#connection.localUsername,
-    );
+    const spec = tcpHostCandidate(base, address, plan.port, index);
+    const candidate = makeCandidate(base, spec, generation, this.#connection.localUsername);
+    if (candidate === undefined) return undefined;
     this.#connection.appendLocalCandidate(candidate);
     return candidate;
+  }
+
+  #sideOf(protocol: object): PassiveSide | undefined {
+    for (const side of this.#sides) if (side.protocol === protocol) return side;
+    return undefined;
   }
 
   #side(family: Family): PassiveSide | undefined {
@@ -271,9 +222,9 @@ export class TcpBinding implements UfragObserver {
     return undefined;
   }
 
-  // ---- UfragObserver -------------------------------------------------------------------------------
+  // ---- the agent's ufrags (from the UDP binding) ----------------------------------------------------
 
-  registered(ufrag: string, password: string): void {
+  ufragRegistered(ufrag: string, password: string): void {
     if (this.#detached || this.#ufrags.has(ufrag)) return;
     const conns: MuxedConnection[] = [];
     try {
@@ -294,7 +245,7 @@ export class TcpBinding implements UfragObserver {
     }
   }
 
-  unregistered(ufrag: string): void {
+  ufragUnregistered(ufrag: string): void {
     const conns = this.#ufrags.get(ufrag);
     if (conns === undefined) return;
     this.#ufrags.delete(ufrag); // first: the conns' 'close' then reads as ours
@@ -387,6 +338,8 @@ class PassiveSide {
 
   constructor(
     readonly family: Family,
+    /** The TCP mux's port: the candidate's. */
+    readonly port: number,
     readonly protocol: WeriftTcpPassiveProtocol,
     /** Per TCP connection: the TCP mux's `maxQueuedBytes`. */
     private readonly maxQueuedBytes: number,
@@ -439,8 +392,12 @@ class PassiveSide {
     return flow;
   }
 
-  /** One frame to werift per macrotask, in arrival order. */
-  readonly #drain = (): void => {
+  /** One frame to werift per macrotask, in arrival order (made by a call: see `receiverOf` in transport.ts). */
+  readonly #drain = ((side: PassiveSide) => (): void => {
+    side.#drainOne();
+  })(this);
+
+  #drainOne(): void {
     this.#scheduled = false;
     if (this.#closed) return;
     const frame = this.#frames.shift();
@@ -464,7 +421,7 @@ class PassiveSide {
     } catch (err) {
       log("werift's handleFrame threw: %O", err); // werift catches its own; a throw here is a werift change
     }
-  };
+  }
 
   send(data: Buffer, addr: WeriftAddress): Promise<void> {
     if (this.#closed) return Promise.reject(new ConnClosedError());
@@ -499,19 +456,14 @@ class PassiveSide {
   }
 }
 
-/** A `TcpActiveProtocol` the caller didn't ask for: its gather fails (after the passive candidate). */
-function suppressActive(protocol: { connectionMade: (localIp: string) => Promise<void> }): void {
-  protocol.connectionMade = () =>
-    Promise.reject(new Error("udpmux: active TCP candidates need iceUseTcp (useTcp) set by the caller"));
-}
+/** Runs a `TcpActiveProtocol` the caller didn't ask for: its gather fails (after the passive candidate). */
+const SUPPRESSED_ACTIVE: ProtocolOwner = {
+  connectionMade: () =>
+    Promise.reject(new Error("udpmux: active TCP candidates need iceUseTcp (useTcp) set by the caller")),
+};
 
 function routeKey(address: string, port: number): string {
   return `${address}|${port}`;
-}
-
-/** RFC 8445 §5.1.1.3: same type, transport and base → same foundation. */
-function tcpFoundation(address: string): string {
-  return createHash("sha256").update(`host|tcp|${address}`).digest("hex").slice(0, 16);
 }
 
 /** The index of a `MuxedConnection` among one ufrag's conns, by family. */

@@ -1,7 +1,8 @@
 /**
- * Which werift agent owns which local ufrag on a mux, and which targets are attached.
+ * Which agent owns which local ufrag on a mux, and which targets are attached. Stack-agnostic: it imports
+ * nothing from werift (the werift adapter's facts are in `src/werift/internals.ts`).
  *
- * werift draws its ufrags from only 16 bits (`randomBytes(4).toString("hex").slice(0, 4)`, four hex
+ * werift, for one, draws its ufrags from only 16 bits (`randomBytes(4).toString("hex").slice(0, 4)`, four hex
  * characters — RFC 8445 §5.3 asks for at least 24 bits): a peer can guess one and squat it before the agent
  * registers it, and with a few hundred agents on one mux two of them will draw the same one (a mux routes
  * first contact by ufrag alone). So the adapter gives every attached agent a ufrag of its own drawing, at
@@ -9,15 +10,17 @@
  * mux owns.
  *
  * Both maps are `WeakMap`s keyed by the mux or the target: state per instance, kept outside it because the
- * adapter must not reach into the core's private state or add fields to werift's objects.
+ * adapter must not reach into the core's private state or add fields to the stack's objects.
  */
 import { randomBytes } from "node:crypto";
-import { weriftLog as log } from "./log.js";
+import createDebug from "debug";
+
+const log = createDebug("udpmux:adapter");
 
 /** A registered owner: anything with identity (the adapter's per-agent binding). */
 export type UfragOwner = object;
 
-/** The ufrags of one mux's werift agents. */
+/** The ufrags of one mux's agents. */
 export class UfragRegistry {
   readonly #owners = new Map<string, UfragOwner>();
 
@@ -41,7 +44,7 @@ export class UfragRegistry {
 
 const registries = new WeakMap<object, UfragRegistry>();
 
-/** The registry of `mux`'s werift agents. */
+/** The registry of `mux`'s agents. */
 export function registryFor(mux: object): UfragRegistry {
   let registry = registries.get(mux);
   if (registry === undefined) {
