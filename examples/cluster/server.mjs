@@ -3,23 +3,29 @@
 // worker. One port per worker, not SO_REUSEPORT on one port: the kernel would hash each remote address to
 // some worker, which need not own the session's ufrag (see README.md).
 //
-//   node examples/cluster/server.mjs [--workers N] [--port BASE] [--http-port P] [--host ADDR] [--print-pids]
+//   node examples/cluster/server.mjs [--workers N] [--port BASE] [--http-port P] [--http-host ADDR]
+//                                    [--host ADDR] [--announce ADDR] [--print-pids]
 //
+// Worker i holds a UDPMux and a TCPMux (ICE-TCP) on the same port number, BASE + i.
 // Signaling (as examples/echo, plus a session id): POST /offer with JSON `{ sdp }` answers
 // `{ id, sdp, worker }`; POST /offer with `{ id, sdp }` renegotiates that session (an ICE restart) on the
-// worker that owns it. GET /stats: the primary's view of its workers. Once every worker listens, stdout
-// gets exactly one line, `signaling on http://127.0.0.1:<port>` (after a `pids …` line with --print-pids);
+// worker that owns it. POST /offer with an `application/sdp` body is WHIP (RFC 9725, see ../lib/whip.mjs):
+// 201 Created, `Location: /offer/<id>`, the SDP answer in the body; DELETE on the Location ends the
+// session. GET /stats: the primary's view of its workers. Once every worker listens, stdout
+// gets exactly one line, `signaling on http://<http-host>:<port>` (after a `pids …` line with --print-pids);
 // everything else goes to stderr. SIGTERM or SIGINT: every worker closes its peer connections and its mux
 // and exits, then the primary exits.
 import cluster from "node:cluster";
 import { once } from "node:events";
 import http from "node:http";
+import { isIP } from "node:net";
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { UDPMux } from "udpmux";
+import { TCPMux, UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { gathered, HttpError, readBody } from "../lib/signaling.mjs";
+import { assertOffer, whipEndpoints } from "../lib/whip.mjs";
 
 /** Largest offer body accepted; an offer with a few candidates is about 1 KiB. */
 const MAX_OFFER_BYTES = 64 * 1024;
@@ -32,12 +38,16 @@ const STATS_INTERVAL_MS = 1000;
 /** How long the workers have to start (bind their mux), and to close on shutdown, before they are killed. */
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
+/** With `--port 0`, how often a worker tries a free UDP port whose number is taken for TCP. */
+const BIND_ATTEMPTS = 20;
 
 const USAGE = `usage: node examples/cluster/server.mjs [options]
   --workers N     worker processes, each with its own UDPMux      (default: os.availableParallelism())
-  --port BASE     worker i binds UDP port BASE + i; 0: each worker picks a free port   (default: 0)
-  --http-port P   signaling port on 127.0.0.1; 0: any free port                        (default: 8080)
-  --host ADDR     the address every worker's mux binds and announces                   (default: 127.0.0.1)
+  --port BASE     worker i binds UDP and TCP port BASE + i; 0: each worker picks a free one (default: 0)
+  --http-port P   signaling port; 0: any free port                                     (default: 8080)
+  --http-host A   the address the signaling listens on                                 (default: 127.0.0.1)
+  --host ADDR     the address every worker's muxes bind                                (default: 127.0.0.1)
+  --announce A    the address the answers' candidates carry     (default: --host; its interfaces if a wildcard)
   --print-pids    print "pids primary=<pid> workers=<pid>,…" before the signaling line (for tests)`;
 
 function parseOptions(argv) {
@@ -48,7 +58,9 @@ function parseOptions(argv) {
       workers: { type: "string", default: String(os.availableParallelism()) },
       port: { type: "string", default: "0" },
       "http-port": { type: "string", default: "8080" },
+      "http-host": { type: "string", default: "127.0.0.1" },
       host: { type: "string", default: "127.0.0.1" },
+      announce: { type: "string" },
       "print-pids": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -67,12 +79,19 @@ function parseOptions(argv) {
   if (port !== 0 && port + workers - 1 > 65535) {
     throw new TypeError(`\`--port ${port}\` leaves no room for ${workers} workers (BASE + N - 1 > 65535)`);
   }
+  for (const name of ["host", "http-host", "announce"]) {
+    if (values[name] !== undefined && isIP(values[name]) === 0) {
+      throw new TypeError(`Expected \`--${name}\` to be an IP address, got \`${values[name]}\``);
+    }
+  }
   return {
     help: values.help,
     workers,
     port,
     httpPort: integer("http-port", 0, 65535),
+    httpHost: values["http-host"],
     host: values.host,
+    announce: values.announce,
     printPids: values["print-pids"],
   };
 }
@@ -83,12 +102,11 @@ function parseOptions(argv) {
 
 async function runWorker(options) {
   const index = Number(process.env.UDPMUX_CLUSTER_WORKER);
-  const port = options.port === 0 ? 0 : options.port + index;
-  const mux = await UDPMux.bind({ address: options.host, port });
-  // A TCP mux goes here when ICE-TCP is wanted: `TCPMux.listen({ address: options.host, port: tcpBase + index })`
-  // (it listens with `exclusive: true`, so a worker's port is its own and not shared by node:cluster), passed
-  // to every peer connection as `attachUDPMux(pc, mux, { tcpMux })`, reported to the primary with the UDP port
-  // and closed after the peer connections, beside `mux.close()` in `shutdown`.
+  const { mux, tcpMux } = await bindMuxes(options.host, options.port === 0 ? 0 : options.port + index);
+  const attachOptions = {
+    tcpMux,
+    ...(options.announce === undefined ? {} : { announcedAddresses: [options.announce] }),
+  };
   /** Session id (given by the primary) → its peer connection. */
   const sessions = new Map();
   /** Sessions being answered now; the primary's cancel (its answer timeout) takes a session out. */
@@ -97,6 +115,7 @@ async function runWorker(options) {
     const pc = sessions.get(id);
     if (pc === undefined) return;
     sessions.delete(id);
+    send({ type: "closed", id });
     pc.close().catch((error) => console.error(`worker ${index}: closing ${id} failed:`, error));
   };
 
@@ -113,7 +132,7 @@ async function runWorker(options) {
     if (pc === undefined) {
       // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection. attachUDPMux pins
       // werift's STUN server to none (plain werift would ask its public default; never contacted here).
-      pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+      pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux, attachOptions);
       const created = pc;
       sessions.set(id, created);
       created.connectionStateChange.subscribe((state) => {
@@ -146,6 +165,7 @@ async function runWorker(options) {
       }
       sessions.clear();
       await mux.close(); // closes anything still attached as well
+      await tcpMux.close();
       if (why !== "shutdown") console.error(`worker ${index}: stopped (${why})`);
       process.exit(code);
     })();
@@ -172,8 +192,9 @@ async function runWorker(options) {
           send({ type: "failed", request, status: 500, error: String(error?.message ?? error) });
         },
       );
-    } else if (message?.type === "cancel") {
-      // The primary answered the client with a timeout: this session will never be used.
+    } else if (message?.type === "cancel" || message?.type === "close") {
+      // cancel: the primary answered the client with a timeout, this session will never be used.
+      // close: a WHIP client DELETEd it.
       answering.delete(message.id);
       closeSession(message.id);
     } else if (message?.type === "shutdown") {
@@ -189,8 +210,24 @@ async function runWorker(options) {
   send({ type: "listening", port: mux.getListenAddresses()[0].port, pid: process.pid });
 }
 
+/**
+ * A UDPMux and a TCPMux on the same port number: `port`, or with 0 a free UDP port whose number is free
+ * for TCP too (tried again on another when it is not).
+ */
+async function bindMuxes(address, port) {
+  for (let attempt = 1; ; attempt++) {
+    const mux = await UDPMux.bind({ address, port });
+    try {
+      return { mux, tcpMux: await TCPMux.listen({ address, port: mux.getListenAddresses()[0].port }) };
+    } catch (error) {
+      await mux.close();
+      if (port !== 0 || error?.code !== "EADDRINUSE" || attempt >= BIND_ATTEMPTS) throw error;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
-// Primary: the workers, least-loaded placement, HTTP signaling on 127.0.0.1.
+// Primary: the workers, least-loaded placement, HTTP signaling (on 127.0.0.1 unless --http-host).
 // ---------------------------------------------------------------------------------------------------------
 
 async function runPrimary(options) {
@@ -260,6 +297,9 @@ async function runPrimary(options) {
       case "failed":
         settle(message.request, new HttpError(message.status, message.error));
         break;
+      case "closed":
+        whip.forget(message.id);
+        break;
       default:
         console.error(`worker ${state.index}: unexpected message`, message);
     }
@@ -307,9 +347,10 @@ async function runPrimary(options) {
       if (error instanceof HttpError) throw error;
       throw new HttpError(400, "the body must be JSON: { sdp } or { id, sdp }");
     }
-    if (typeof body?.sdp !== "string" || !body.sdp.startsWith("v=0")) {
+    if (typeof body?.sdp !== "string") {
       throw new HttpError(400, "the body must be JSON: { sdp } or { id, sdp }, an SDP offer (v=0 …)");
     }
+    assertOffer(body.sdp);
     if (body.id !== undefined) {
       // A renegotiation (ICE restart) goes to the worker that owns the session: only its mux knows the ufrag.
       const match = /^(\d+)\.\d+$/.exec(String(body.id));
@@ -317,20 +358,47 @@ async function runPrimary(options) {
       if (!worker?.alive) throw new HttpError(404, `no session ${body.id}`);
       return { id: body.id, sdp: await offer(worker, body.id, body.sdp, true), worker: worker.index };
     }
+    return place(body.sdp);
+  }
+
+  /** A new session on the least-loaded worker. */
+  async function place(sdp) {
     const worker = leastLoaded();
     if (worker === undefined) throw new HttpError(503, "no worker is running");
     const id = `${worker.index}.${nextSession++}`;
-    const sdp = await offer(worker, id, body.sdp, false);
+    const answer = await offer(worker, id, sdp, false);
     worker.placed++;
-    return { id, sdp, worker: worker.index };
+    return { id, sdp: answer, worker };
   }
+
+  // WHIP on the same path: an application/sdp offer → 201, Location /offer/<id>, the answer. The answer
+  // carries every candidate (no trickle: PATCH is a 405); DELETE closes the session on its worker.
+  const whip = whipEndpoints({
+    trickle: false,
+    endpoints: {
+      "/offer": async (sdp) => {
+        const { id, sdp: answer, worker } = await place(sdp);
+        return {
+          id,
+          answer,
+          close() {
+            if (worker.alive) worker.worker.send({ type: "close", id });
+          },
+        };
+      },
+    },
+  });
+  const isJson = (req) => !/^application\/sdp\s*(;|$)/i.test(req.headers["content-type"] ?? "");
 
   const server = http.createServer(async (req, res) => {
     try {
       if (stopping) throw new HttpError(503, "shutting down");
-      if (req.method === "POST" && req.url === "/offer") {
-        const answer = await handleOffer(req);
+      if (req.method === "POST" && req.url === "/offer" && isJson(req)) {
+        const { id, sdp, worker } = await handleOffer(req);
+        const answer = { id, sdp, worker: typeof worker === "number" ? worker : worker.index };
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+      } else if (await whip.handle(req, res)) {
+        // WHIP: answered
       } else if (req.method === "GET" && req.url === "/stats") {
         const view = workers.map(({ index, pid, port, alive, connections, sessions, inFlight, placed }) => ({
           index,
@@ -410,7 +478,7 @@ async function runPrimary(options) {
   });
   try {
     await Promise.race([listening, startTimeout]);
-    server.listen(options.httpPort, "127.0.0.1");
+    server.listen(options.httpPort, options.httpHost);
     await once(server, "listening");
   } catch (error) {
     console.error(`cluster failed to start: ${error.message}`);
@@ -421,7 +489,8 @@ async function runPrimary(options) {
   if (options.printPids) {
     console.log(`pids primary=${process.pid} workers=${workers.map((w) => w.pid).join(",")}`);
   }
-  console.log(`signaling on http://127.0.0.1:${server.address().port}`);
+  const host = options.httpHost.includes(":") ? `[${options.httpHost}]` : options.httpHost;
+  console.log(`signaling on http://${host}:${server.address().port}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -7,6 +7,12 @@
 // Open /?role=publish in one tab, then / in others. Signaling is one HTTP POST per peer connection
 // (non-trickle: every SDP carries its candidates). The server forwards RTP packet by packet, without
 // decoding; a viewer's keyframe request (PLI) is passed on to the publisher.
+//
+// Any WHIP client (RFC 9725: OBS, GStreamer's whipclientsink, @eyevinn/whip-web-client) publishes to
+// /whip, and any WHEP client watches at /whep (see ../lib/whip.mjs); once listening it prints
+// `WHIP endpoint <url>/whip` and `WHEP endpoint <url>/whep`. WHIP_TOKEN=secret requires
+// `Authorization: Bearer secret` on /whip; SERVE_STUN=1 makes the mux answer STUN queries and names it in
+// a `Link: <stun:HOST:UDP_PORT>; rel="ice-server"` header.
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
@@ -15,6 +21,7 @@ import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { closeExample, gathered, HttpError, readBody } from "../lib/signaling.mjs";
+import { answerWithWerift, whipEndpoints } from "../lib/whip.mjs";
 import { forwardMisroutedPli } from "./pli.mjs";
 
 const PUBLIC = {
@@ -29,11 +36,19 @@ const MAX_VIEWERS = 32;
 
 /**
  * Starts the example: one UDPMux on `host:udpPort`, an HTTP server on `host:httpPort` (0: any free port).
- * @param {{ host?: string, httpPort?: number, udpPort?: number }} [options]
+ * `whipToken`: the bearer token /whip requires (none: open). `serveStun`: the mux answers STUN queries,
+ * and the WHIP/WHEP responses name it in a Link header.
+ * @param {{ host?: string, httpPort?: number, udpPort?: number, whipToken?: string, serveStun?: boolean }} [options]
  */
-export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpPort = 0 } = {}) {
+export async function startMediaExample({
+  host = "127.0.0.1",
+  httpPort = 0,
+  udpPort = 0,
+  whipToken,
+  serveStun = false,
+} = {}) {
   // The one UDP socket every peer connection of this server uses.
-  const mux = await UDPMux.bind({ address: host, port: udpPort });
+  const mux = await UDPMux.bind({ address: host, port: udpPort, serveStun });
   const peers = new Set();
   const counts = {
     /** PLIs the viewers' RTCRtpSenders saw (through werift's routing or the workaround). */
@@ -64,7 +79,10 @@ export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpP
     return pc;
   }
 
-  /** @param {RTCPeerConnection} pc @param {string} offer */
+  /**
+   * The pages' signaling: the answer SDP, with every candidate.
+   * @param {RTCPeerConnection} pc @param {string} offer
+   */
   async function answer(pc, offer) {
     await pc.setRemoteDescription({ type: "offer", sdp: offer });
     await pc.setLocalDescription(await pc.createAnswer());
@@ -72,8 +90,24 @@ export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpP
     return pc.localDescription.sdp;
   }
 
-  /** @param {string} offer */
-  async function publish(offer) {
+  /**
+   * WHIP/WHEP: a session of `whipEndpoints`, forgotten there when its peer connection ends on its own.
+   * @param {() => void} forget
+   */
+  const whipAnswer = (forget) => async (pc, offer) => {
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "failed" || state === "closed") forget();
+    });
+    return { ...(await answerWithWerift(pc, offer)), close: () => pc.close() };
+  };
+
+  /**
+   * @template T
+   * @param {string} offer
+   * @param {(pc: RTCPeerConnection, offer: string) => Promise<T>} [answerWith]
+   * @returns {Promise<T>}
+   */
+  async function publish(offer, answerWith = answer) {
     if (publisher !== undefined) throw new HttpError(409, "someone is publishing already");
     const pc = newPeer();
     const tracks = new Map();
@@ -100,15 +134,20 @@ export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpP
       for (const viewer of self.viewers) void viewer.close();
     });
     try {
-      return await answer(pc, offer);
+      return await answerWith(pc, offer);
     } catch (error) {
       void pc.close();
       throw error;
     }
   }
 
-  /** @param {string} offer */
-  async function view(offer) {
+  /**
+   * @template T
+   * @param {string} offer
+   * @param {(pc: RTCPeerConnection, offer: string) => Promise<T>} [answerWith]
+   * @returns {Promise<T>}
+   */
+  async function view(offer, answerWith = answer) {
     const source = publisher;
     if (source === undefined || source.tracks.size === 0) throw new HttpError(409, "nobody is publishing");
     if (source.viewers.size >= MAX_VIEWERS) throw new HttpError(503, `${MAX_VIEWERS} viewers already`);
@@ -142,10 +181,10 @@ export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpP
       for (const stop of stops.splice(0)) stop();
     });
     try {
-      const sdp = await answer(pc, offer);
+      const answered = await answerWith(pc, offer);
       // A new viewer needs a keyframe to start from.
       source.requestKeyframe();
-      return sdp;
+      return answered;
     } catch (error) {
       void pc.close();
       throw error;
@@ -161,14 +200,38 @@ export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpP
       peerConnections: peers.size,
       publishing: publisher !== undefined,
       viewers: publisher?.viewers.size ?? 0,
+      whip: { sessions: whip.sessions.size, ...whip.counts },
+      whep: { sessions: whep.sessions.size, ...whep.counts },
       ...counts,
       pliMisrouted,
       mux: mux.stats(),
     };
   }
 
+  // Link: <stun:…>; rel="ice-server" names this mux (its port) when it answers STUN queries; on a wildcard
+  // address, by the host name the client used.
+  const iceServers = serveStun
+    ? (req) => {
+        const bound = ["0.0.0.0", "::"].includes(host)
+          ? new URL(`http://${req.headers.host}`).hostname
+          : host;
+        const name = bound.includes(":") && !bound.startsWith("[") ? `[${bound}]` : bound;
+        return [`stun:${name}:${mux.getListenAddresses()[0].port}`];
+      }
+    : undefined;
+  const whip = whipEndpoints({
+    endpoints: { "/whip": (offer, { forget }) => publish(offer, whipAnswer(forget)) },
+    token: whipToken,
+    iceServers,
+  });
+  const whep = whipEndpoints({
+    endpoints: { "/whep": (offer, { forget }) => view(offer, whipAnswer(forget)) },
+    iceServers,
+  });
+
   const server = http.createServer(async (req, res) => {
     try {
+      if ((await whip.handle(req, res)) || (await whep.handle(req, res))) return;
       const url = (req.url ?? "/").split("?")[0];
       const route = PUBLIC[url];
       if (req.method === "GET" && route !== undefined) {
@@ -195,6 +258,9 @@ export async function startMediaExample({ host = "127.0.0.1", httpPort = 0, udpP
 
   return {
     url: `http://${host.includes(":") ? `[${host}]` : host}:${server.address().port}`,
+    /** WHIP (publish) and WHEP (watch) endpoint paths. */
+    whipPath: "/whip",
+    whepPath: "/whep",
     udpPort: mux.getListenAddresses()[0].port,
     mux,
     peers,
@@ -212,10 +278,14 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     host: process.env.HOST ?? "127.0.0.1",
     httpPort: Number(process.env.PORT ?? 8080),
     udpPort: Number(process.env.UDP_PORT ?? 0),
+    whipToken: process.env.WHIP_TOKEN || undefined,
+    serveStun: process.env.SERVE_STUN === "1",
   });
   console.log(
     `publish: ${example.url}/?role=publish, watch: ${example.url}/ — every peer connection uses UDP port ${example.udpPort}`,
   );
+  console.log(`WHIP endpoint ${example.url}${example.whipPath}`);
+  console.log(`WHEP endpoint ${example.url}${example.whepPath}`);
   const stop = async () => {
     await example.close();
     process.exit(0);

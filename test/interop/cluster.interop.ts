@@ -3,7 +3,9 @@
  * its own (the package resolved from `dist`, as a user's would be), 20 libwebrtc clients connecting through
  * its HTTP signaling. The answers must spread over the workers' ports (one UDPMux port per worker, placed by
  * load), every data channel echoes byte for byte (4 clients restart ICE in between, which the primary must
- * route to the worker that owns the session), and SIGTERM must leave no process behind: the primary exits 0
+ * route to the worker that owns the session), every answer carries a TCP candidate on its worker's UDP port
+ * number (a TCPMux per worker), WHIP on the same path (an application/sdp offer: 201, Location, DELETE)
+ * works, offers without a media section are refused, and SIGTERM must leave no process behind: the primary exits 0
  * and every worker pid it forked is gone.
  *
  * `--port 0` makes each worker bind a free port of its own (a fixed BASE gives worker i BASE + i, which a
@@ -52,6 +54,13 @@ interface Cluster {
   /** Everything the server wrote, for a failure report. */
   output: string[];
   exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/** Ports of the `tcptype passive` TCP candidates in `sdp`. */
+function tcpCandidatePorts(sdp: string): number[] {
+  return [...sdp.matchAll(/^a=candidate:\S+ \d+ tcp \d+ \S+ (\d+) typ host tcptype passive/gim)].map((m) =>
+    Number(m[1]),
+  );
 }
 
 /** Spawns the cluster and resolves once it printed its signaling line (after the `--print-pids` line). */
@@ -225,6 +234,40 @@ describe("examples/cluster: 2 workers, one UDPMux port each, libwebrtc clients",
       for (const w of workers) {
         expect(w.placed).toBeGreaterThanOrEqual(CLIENTS / WORKERS - 3);
         expect(answerPorts.filter((ports) => ports.has(w.port))).toHaveLength(w.placed);
+      }
+      // A TCP mux per worker on its UDP port's number: every answer has a passive TCP candidate there.
+      for (const client of clients) {
+        const [udp] = udpCandidatePorts(client.answers[0]!);
+        expect(tcpCandidatePorts(client.answers[0]!)).toEqual([udp]);
+      }
+
+      // WHIP on the same path: an application/sdp offer → 201, Location, the answer; DELETE ends it.
+      const whip = await fetch(`${c.url}/offer`, {
+        method: "POST",
+        headers: { "content-type": "application/sdp" },
+        body: clients[0]!.offers[0]!,
+      });
+      expect(whip.status).toBe(201);
+      expect(whip.headers.get("content-type")).toBe("application/sdp");
+      const location = whip.headers.get("location")!;
+      expect(location).toMatch(/^\/offer\/\d+\.\d+$/);
+      const whipAnswer = await whip.text();
+      expect(workerPorts).toContain(udpCandidatePorts(whipAnswer)[0]);
+      expect((await fetch(`${c.url}${location}`, { method: "PATCH" })).status).toBe(405);
+      expect((await fetch(`${c.url}${location}`, { method: "DELETE" })).status).toBe(200);
+      expect((await fetch(`${c.url}${location}`, { method: "DELETE" })).status).toBe(404);
+      // Not an SDP offer with a media section (werift would never answer one): 400, JSON or WHIP alike.
+      for (const [type, body] of [
+        ["application/sdp", "v=0\r\n"],
+        ["application/json", JSON.stringify({ sdp: "v=0\r\n" })],
+        ["text/plain", "hello"],
+      ] as const) {
+        const res = await fetch(`${c.url}/offer`, {
+          method: "POST",
+          headers: { "content-type": type },
+          body,
+        });
+        expect(res.status, type).toBe(400);
       }
       expect(guard!.violations).toEqual([]);
 
