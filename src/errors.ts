@@ -3,13 +3,13 @@
  *
  * | code | class | when |
  * | --- | --- | --- |
- * | `ERR_MUX_CLOSED` | {@link MuxClosedError} | getConn/accept/writeTo after the mux closed; pending accepts when it closes |
+ * | `ERR_MUX_CLOSED` | {@link MuxClosedError} | getConn/accept/writeTo/getListenAddresses after the mux closed; pending accepts when it closes |
  * | `ERR_CONN_CLOSED` | {@link ConnClosedError} | readFrom/writeTo on a closed conn; pending reads when it closes |
  * | `ERR_CONNECTION_LIMIT` | {@link ConnectionLimitError} | getConn would create a conn beyond `maxConnections` |
  * | `ERR_NO_TCP_CONNECTION` | {@link NoTcpConnectionError} | a TCP conn's writeTo to an address it has no connection from |
  * | `ERR_STUN_TIMEOUT` | {@link StunTimeoutError} | no answer from a STUN server within `timeoutMs` |
  * | `ERR_STUN_ERROR_RESPONSE` | {@link StunErrorResponseError} | a STUN server answered with an error response |
- * | `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` | `TypeError` | a bad argument (Node's own codes) |
+ * | `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` | `TypeError` | a bad argument (Node's own codes); an unknown option name (`ERR_INVALID_ARG_VALUE`) |
  * | `ERR_OUT_OF_RANGE` | `RangeError` | a number outside its range, e.g. a `*Ms` option a timer can't hold |
  *
  * Every class here (and in `udpmux/werift`) extends {@link UdpmuxError}, so a caller can catch the library's
@@ -115,6 +115,17 @@ export function invalidArgType(name: string, expected: string, value: unknown): 
 /** A `TypeError` with Node's `ERR_INVALID_ARG_VALUE` code: the type is right, the value is not. */
 export function invalidArgValue(name: string, expected: string, value: unknown): TypeError {
   return argError("ERR_INVALID_ARG_VALUE", name, expected, value);
+}
+
+/**
+ * A `TypeError` with Node's `ERR_INVALID_ARG_VALUE` code and a message of its own, for what "expected …,
+ * got …" can't say well: an unknown option name (and the one meant), an empty list, an address of a family
+ * the socket can't reach. The message says what is wrong and how to fix it.
+ */
+export function invalidArgValueMessage(message: string): TypeError {
+  const err = new TypeError(message) as TypeError & { code: "ERR_INVALID_ARG_VALUE" };
+  err.code = "ERR_INVALID_ARG_VALUE";
+  return err;
 }
 
 /**

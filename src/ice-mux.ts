@@ -15,7 +15,7 @@ export interface IceMux {
    * `password`, inbound checks must carry a valid MESSAGE-INTEGRITY.
    */
   getConn(localUfrag: string, addr?: { address: string }, options?: { password?: string }): MuxedConnection;
-  /** The addresses the mux listens on (a wildcard bind reports the wildcard). */
+  /** The addresses the mux listens on (a wildcard bind reports the wildcard); `ERR_MUX_CLOSED` once closed. */
   getListenAddresses(): AddressInfo[];
   /** Close and forget the conns of `localUfrag`. */
   removeConnByUfrag(localUfrag: string): void;

@@ -196,9 +196,20 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     this.#socketState.start();
   }
 
-  /** The socket's address (one entry; a wildcard bind reports the wildcard). */
+  /**
+   * The socket's address (one entry; a wildcard bind reports the wildcard). Throws `ERR_MUX_CLOSED` once
+   * the mux closed (its socket may be closed too, or no longer the mux's).
+   */
   getListenAddresses(): AddressInfo[] {
-    const { address, family, port } = this.#socket.address();
+    if (this.#closed) throw new MuxClosedError();
+    let bound: AddressInfo;
+    try {
+      bound = this.#socket.address();
+    } catch (cause) {
+      // closed under the mux, before its 'close' event (the next tick) closes the mux
+      throw new MuxClosedError({ cause });
+    }
+    const { address, family, port } = bound;
     return [{ address, family, port }];
   }
 

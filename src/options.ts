@@ -4,7 +4,7 @@
  */
 import type { RemoteInfo } from "./address.js";
 import { invalidArgType } from "./errors.js";
-import { validateObject, validatePositiveInteger, validateTimeout } from "./validate.js";
+import { validateObject, validateOptionNames, validatePositiveInteger, validateTimeout } from "./validate.js";
 
 /** Options of {@link UDPMux}. Every bound keeps a map or a queue from growing with attacker input. */
 export interface UDPMuxOptions {
@@ -131,6 +131,21 @@ export const DEFAULTS: Readonly<Required<Omit<UDPMuxOptions, "onUnrouted">>> = O
   maxStunResponsesPerSecondPerSource: 10,
 });
 
+/** The options without a default (absent means "off"): with {@link DEFAULTS}'s keys, every option's name. */
+const NO_DEFAULT = { onUnrouted: true } satisfies Record<
+  Exclude<keyof UDPMuxOptions, keyof typeof DEFAULTS>,
+  true
+>;
+
+/**
+ * The option names `new UDPMux(socket, options)` takes, derived from {@link DEFAULTS} (and the options
+ * without a default, which the compiler keeps complete), so a new option is never refused as unknown.
+ */
+export const UDP_OPTION_NAMES: readonly string[] = Object.freeze([
+  ...Object.keys(DEFAULTS),
+  ...Object.keys(NO_DEFAULT),
+]);
+
 /** Every option, filled in (`onUnrouted` has no default: absent means "drop"). */
 export type ResolvedOptions = Required<Omit<UDPMuxOptions, "onUnrouted">> & Pick<UDPMuxOptions, "onUnrouted">;
 
@@ -149,9 +164,22 @@ const INTEGER_OPTIONS = [
   "maxStunResponsesPerSecondPerSource",
 ] as const;
 
-/** Fill in defaults; throw a `TypeError` naming the first bad option. */
-export function resolveOptions(options: UDPMuxOptions | undefined): ResolvedOptions {
-  const out: ResolvedOptions = fillOptions(options, DEFAULTS, ["closeSocket", "serveStun"], INTEGER_OPTIONS);
+/**
+ * Fill in defaults; throw a `TypeError` naming the first bad option, or an unknown one. `extraNames`: the
+ * names the caller takes besides the mux's (`UDPMux.bind`'s `port`, `address`, …).
+ */
+export function resolveOptions(
+  options: UDPMuxOptions | undefined,
+  extraNames: readonly string[] = [],
+): ResolvedOptions {
+  const names = extraNames.length === 0 ? UDP_OPTION_NAMES : [...UDP_OPTION_NAMES, ...extraNames];
+  const out: ResolvedOptions = fillOptions(
+    options,
+    DEFAULTS,
+    ["closeSocket", "serveStun"],
+    INTEGER_OPTIONS,
+    names,
+  );
   const onUnrouted = options?.onUnrouted;
   if (onUnrouted !== undefined) {
     if (typeof onUnrouted !== "function") throw invalidArgType("onUnrouted", "a function", onUnrouted);
@@ -161,19 +189,22 @@ export function resolveOptions(options: UDPMuxOptions | undefined): ResolvedOpti
 }
 
 /**
- * `defaults` with the options a caller set (either mux's): `booleans` must be booleans, `integers` positive
- * safe integers, and those named `…Ms` durations a timer can hold ({@link validateTimeout}: 1 to 2³¹−1).
- * Throws a `TypeError`, or a `RangeError` for a duration out of range, naming the first bad option.
+ * `defaults` with the options a caller set (either mux's): every key must be one of `names`
+ * ({@link validateOptionNames}), `booleans` must be booleans, `integers` positive safe integers, and those
+ * named `…Ms` durations a timer can hold ({@link validateTimeout}: 1 to 2³¹−1). Throws a `TypeError`, or a
+ * `RangeError` for a duration out of range, naming the first bad option.
  */
 export function fillOptions<T extends object, K extends keyof T>(
   options: Partial<T> | undefined,
   defaults: Readonly<T>,
   booleans: readonly K[],
   integers: readonly K[],
+  names: readonly string[],
 ): T {
   const out = { ...defaults } as T;
   if (options === undefined) return out;
   validateObject(options, "options");
+  validateOptionNames(options, names);
   for (const name of booleans) {
     const value = options[name];
     if (value === undefined) continue;

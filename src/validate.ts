@@ -6,12 +6,77 @@
  */
 import type { Family } from "./address.js";
 import { canonicalAddress, familyOf } from "./address.js";
-import { invalidArgType, invalidArgValue, outOfRange } from "./errors.js";
+import { invalidArgType, invalidArgValue, invalidArgValueMessage, outOfRange } from "./errors.js";
 import { isIceUfrag } from "./stun.js";
 
 /** A non-null object (an options bag, an address). */
 export function validateObject<T extends object>(value: unknown, name: string): asserts value is T {
   if (value === null || typeof value !== "object") throw invalidArgType(name, "an object", value);
+}
+
+/**
+ * Every own key of the options bag `options` is one of `valid`: a misspelled option (`maxConection`) would
+ * otherwise be accepted and ignored. Throws a `TypeError` with `ERR_INVALID_ARG_VALUE` naming the first unknown
+ * key and the closest valid name ("Unknown option `maxConection`: did you mean `maxConnections`?"), or, when
+ * none is close, every valid name. `name` is the bag's name in the message when it isn't `options`.
+ */
+export function validateOptionNames(options: object, valid: readonly string[], name = "options"): void {
+  for (const key of Object.keys(options)) {
+    if (valid.includes(key)) continue;
+    const where = name === "options" ? "" : ` in \`${name}\``;
+    const meant = closestName(key, valid);
+    throw invalidArgValueMessage(
+      meant === undefined
+        ? `Unknown option \`${key}\`${where}; the options are ${valid.map((v) => `\`${v}\``).join(", ")}`
+        : `Unknown option \`${key}\`${where}: did you mean \`${meant}\`?`,
+    );
+  }
+}
+
+/**
+ * The name in `valid` closest to `key` by edit distance (case-insensitive; the first on a tie), if close
+ * enough to be a typo: at most 2 edits, or 40% of the key's length for longer keys (as TypeScript's own
+ * "did you mean" allows).
+ */
+export function closestName(key: string, valid: readonly string[]): string | undefined {
+  const limit = Math.max(2, Math.floor(key.length * 0.4));
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  const k = key.toLowerCase();
+  for (const name of valid) {
+    const d = editDistance(k, name.toLowerCase(), bestDistance);
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/**
+ * Optimal-string-alignment distance (Levenshtein plus transposition of neighbours: `maxConnetcions` is one
+ * edit from `maxConnections`); `bound` or more once it can't be below `bound`.
+ */
+function editDistance(a: string, b: string, bound: number): number {
+  if (Math.abs(a.length - b.length) >= bound) return bound;
+  let prev2: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, prev2[j - 2]! + 1);
+      row.push(d);
+      rowMin = Math.min(rowMin, d);
+    }
+    if (rowMin >= bound) return bound;
+    prev2 = prev;
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 /** A port number: 1–65535, or 0–65535 with `allowZero` (bind to any free port). */

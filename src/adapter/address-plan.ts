@@ -47,32 +47,56 @@ export function listenPlans(listen: readonly AddressInfo[]): Map<Family, FamilyP
   return byFamily;
 }
 
+/** The host's interfaces, as `os.networkInterfaces()` lists them (a parameter, so tests can pass their own). */
+export type Interfaces = ReturnType<typeof networkInterfaces>;
+
 /**
  * The default announced addresses: each listen address, or for a wildcard every non-internal,
- * non-link-local interface address of its family. The default stays with each socket's own family.
+ * non-link-local address of `interfaces` of each family the socket reaches — its own, and IPv4 too for a
+ * dual-stack `::` (so an IPv4 host whose only IPv6 address is link-local still has candidates).
  */
-export function addDefaultAddresses(byFamily: Map<Family, FamilyPlan>, listen: readonly AddressInfo[]): void {
+export function addDefaultAddresses(
+  byFamily: Map<Family, FamilyPlan>,
+  listen: readonly AddressInfo[],
+  interfaces: Interfaces = networkInterfaces(),
+): void {
   for (const info of listen) {
-    const plan = byFamily.get(info.family as Family)!;
-    const found = isWildcard(info.address) ? interfaceAddresses(plan.family) : [info.address];
-    for (const address of found) if (!plan.addresses.includes(address)) plan.addresses.push(address);
+    const family = info.family as Family;
+    const wildcard = isWildcard(info.address);
+    add(byFamily.get(family)!, wildcard ? interfaceAddresses(family, interfaces) : [info.address]);
+    if (wildcard && family === "IPv6") add(byFamily.get("IPv4")!, interfaceAddresses("IPv4", interfaces));
   }
+}
+
+function add(plan: FamilyPlan, found: readonly string[]): void {
+  for (const address of found) if (!plan.addresses.includes(address)) plan.addresses.push(address);
 }
 
 function isLinkLocal(address: string, family: Family): boolean {
   return family === "IPv4" ? address.startsWith("169.254.") : /^fe[89ab]/i.test(address);
 }
 
-/** Every non-internal, non-link-local interface address of `family` (the wildcard default). */
-function interfaceAddresses(family: Family): string[] {
+/** Every non-internal, non-link-local address of `family` in `interfaces` (the wildcard default). */
+export function interfaceAddresses(family: Family, interfaces: Interfaces = networkInterfaces()): string[] {
   const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) {
+  for (const list of Object.values(interfaces)) {
     for (const info of list ?? []) {
       if (info.internal || info.family !== family || isLinkLocal(info.address, family)) continue;
       if (!out.includes(info.address)) out.push(info.address);
     }
   }
   return out;
+}
+
+/** How a mux bound to `listen` is described in an error: `0.0.0.0 (udp4)`, `:: (dual stack)`. */
+export function describeListen(listen: readonly AddressInfo[]): string {
+  return listen
+    .map((l) =>
+      l.family === "IPv6" && isWildcard(l.address)
+        ? `${l.address} (dual stack: IPv6 and IPv4)`
+        : `${l.address} (${l.family} only)`,
+    )
+    .join(", ");
 }
 
 /**

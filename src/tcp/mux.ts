@@ -84,6 +84,13 @@ export interface ListenOptions extends TCPMuxOptions {
   ipv6Only?: boolean;
 }
 
+/** What `TCPMux.listen` takes besides the mux's options (the compiler keeps it complete). */
+const LISTEN_ONLY = { port: true, address: true, ipv6Only: true } satisfies Record<
+  Exclude<keyof ListenOptions, keyof TCPMuxOptions>,
+  true
+>;
+const LISTEN_ONLY_NAMES: readonly string[] = Object.keys(LISTEN_ONLY);
+
 /** Events of {@link TCPMux}. */
 export interface TCPMuxEvents {
   /** The mux finished closing: every conn and TCP connection closed, the server (if owned) closed. */
@@ -113,11 +120,11 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
   /** Listen on a new server and return a started mux that owns it (and always closes it). */
   static async listen(options: ListenOptions = {}): Promise<TCPMux> {
     validateObject<ListenOptions>(options, "options");
+    const resolved = resolveTCPMuxOptions(options, LISTEN_ONLY_NAMES); // validate before listening
     const { port = 0, address, ipv6Only = false } = options;
     validatePort(port, "port", { allowZero: true });
     if (address !== undefined) validateIpAddress(address, "address");
     if (typeof ipv6Only !== "boolean") throw invalidArgType("ipv6Only", "a boolean", ipv6Only);
-    const resolved = resolveTCPMuxOptions(options); // validate before listening
     const server = createServer({ noDelay: true });
     try {
       const listening = once(server, "listening");
@@ -178,8 +185,13 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     this.#sweepTimer.unref();
   }
 
-  /** The server's address (one entry; a wildcard listen reports the wildcard). */
+  /**
+   * The server's address (one entry; a wildcard listen reports the wildcard). Throws `ERR_MUX_CLOSED` once
+   * the mux closed, as `UDPMux`'s does: a closed mux listens nowhere, and an address read then would be
+   * advertised for a port nothing answers.
+   */
   getListenAddresses(): AddressInfo[] {
+    if (this.#closed) throw new MuxClosedError();
     return [{ ...this.#listenAddress }];
   }
 

@@ -126,13 +126,32 @@ const INTEGER_OPTIONS = [
   "maxWriteBufferBytes",
 ] as const;
 
-/** Fill in defaults; throw a `TypeError` naming the first bad option. */
-export function resolveTCPMuxOptions(options: TCPMuxOptions | undefined): ResolvedTCPMuxOptions {
+/** The options without a default, if any: with {@link TCP_DEFAULTS}'s keys, every option's name. */
+const NO_DEFAULT = {} satisfies Record<Exclude<keyof TCPMuxOptions, keyof typeof TCP_DEFAULTS>, true>;
+
+/**
+ * The option names `new TCPMux(server, options)` takes, derived from {@link TCP_DEFAULTS} (and the options
+ * without a default, which the compiler keeps complete), so a new option is never refused as unknown.
+ */
+export const TCP_OPTION_NAMES: readonly string[] = Object.freeze([
+  ...Object.keys(TCP_DEFAULTS),
+  ...Object.keys(NO_DEFAULT),
+]);
+
+/**
+ * Fill in defaults; throw a `TypeError` naming the first bad option, or an unknown one. `extraNames`: the
+ * names the caller takes besides the mux's (`TCPMux.listen`'s `port`, `address`, `ipv6Only`).
+ */
+export function resolveTCPMuxOptions(
+  options: TCPMuxOptions | undefined,
+  extraNames: readonly string[] = [],
+): ResolvedTCPMuxOptions {
   const out = fillOptions<ResolvedTCPMuxOptions, keyof ResolvedTCPMuxOptions>(
     options,
     TCP_DEFAULTS,
     ["closeServer"],
     INTEGER_OPTIONS,
+    extraNames.length === 0 ? TCP_OPTION_NAMES : [...TCP_OPTION_NAMES, ...extraNames],
   );
   if (out.maxFirstFrameSize > MAX_FRAME_SIZE) {
     throw invalidArgValue(

@@ -1,7 +1,8 @@
 /** `UDPMux.bind()`'s half that touches no mux: validate, bind a socket, size its buffers. */
 import { createSocket, type Socket } from "node:dgram";
 import { once } from "node:events";
-import { invalidArgValue } from "../errors.js";
+import { familyOf } from "../address.js";
+import { invalidArgValue, invalidArgValueMessage } from "../errors.js";
 import type { ResolvedOptions, UDPMuxOptions } from "../options.js";
 import { resolveOptions } from "../options.js";
 import { DEFAULT_RECV_BUFFER_SIZE, reportedSize, requestRecvBufferSize } from "../recv-buffer.js";
@@ -29,6 +30,17 @@ export interface BindOptions extends UDPMuxOptions {
   sendBufferSize?: number;
 }
 
+/** What `UDPMux.bind` takes besides the mux's options (the compiler keeps it complete). */
+const BIND_ONLY = {
+  port: true,
+  address: true,
+  type: true,
+  ipv6Only: true,
+  recvBufferSize: true,
+  sendBufferSize: true,
+} satisfies Record<Exclude<keyof BindOptions, keyof UDPMuxOptions>, true>;
+const BIND_ONLY_NAMES: readonly string[] = Object.keys(BIND_ONLY);
+
 /**
  * Validate `options` (the mux's too, before anything is bound), bind a socket as they say and size its
  * receive buffer. Returns the socket and the mux's resolved options; a bind error rejects, the socket closed.
@@ -37,14 +49,19 @@ export async function bindSocket(
   options: BindOptions,
 ): Promise<{ socket: Socket; options: ResolvedOptions }> {
   validateObject<BindOptions>(options, "options");
+  const resolved = resolveOptions(options, BIND_ONLY_NAMES); // validate the mux options before binding anything
   const { port = 0, address, ipv6Only = false, recvBufferSize, sendBufferSize } = options;
   if (recvBufferSize !== undefined) validatePositiveInteger(recvBufferSize, "recvBufferSize");
   if (sendBufferSize !== undefined) validatePositiveInteger(sendBufferSize, "sendBufferSize");
   validatePort(port, "port", { allowZero: true });
-  const family = address === undefined ? undefined : validateIpAddress(address, "address").family;
+  if (address !== undefined) validateIpAddress(address, "address");
+  // The literal's own family, not its canonical one: a udp6 socket binds "::ffff:127.0.0.1", a udp4 can't.
+  const family = address === undefined ? undefined : familyOf(address);
   const type = options.type ?? (family === "IPv6" ? "udp6" : "udp4");
   if (type !== "udp4" && type !== "udp6") throw invalidArgValue("type", '"udp4" or "udp6"', type);
-  const resolved = resolveOptions(options); // validate the mux options before binding anything
+  if (address !== undefined && family !== (type === "udp6" ? "IPv6" : "IPv4")) {
+    throw familyMismatch(address, type); // the kernel would say only `bind EINVAL`
+  }
   const socket = createSocket({ type, ipv6Only, sendBufferSize });
   try {
     const listening = once(socket, "listening");
@@ -59,4 +76,17 @@ export async function bindSocket(
     throw err;
   }
   return { socket, options: { ...resolved, closeSocket: true } };
+}
+
+/** `address` is of the other family than a `type` socket binds: what is wrong, and the two ways out. */
+function familyMismatch(address: string, type: "udp4" | "udp6"): TypeError {
+  const v6 = type === "udp6";
+  const [is, binds, other] = v6 ? ["IPv4", "IPv6", "udp4"] : ["IPv6", "IPv4", "udp6"];
+  const instead = v6
+    ? 'bind `address: "::"` for a dual-stack socket (IPv6 and IPv4)'
+    : 'bind `address: "0.0.0.0"` for IPv4 only';
+  return invalidArgValueMessage(
+    `\`address\` "${address}" is ${is} but \`type\` is "${type}", which binds ${binds} addresses only: ` +
+      `leave \`type\` out (or pass "${other}") to bind "${address}", or ${instead}`,
+  );
 }

@@ -6,7 +6,7 @@
  * | --- | --- | --- |
  * | `ERR_ALREADY_GATHERING` | {@link AlreadyGatheringError} | `attachUDPMux()` after the target started gathering |
  * | `ERR_UNSUPPORTED_WERIFT` | {@link UnsupportedWeriftError} | the target lacks a werift internal the adapter needs |
- * | `ERR_NO_ADDRESS_TO_ANNOUNCE` | {@link NoAddressToAnnounceError} | a wildcard mux, no `announcedAddresses`, and no interface address to announce |
+ * | `ERR_NO_ADDRESS_TO_ANNOUNCE` | {@link NoAddressToAnnounceError} | a wildcard mux, no `announcedAddresses`, and no interface address to announce (a udp4 mux on an IPv6-only host: the message names `type: "udp6"`) |
  * | `ERR_BUNDLE_POLICY` | {@link BundlePolicyError} | an `RTCPeerConnection` whose `bundlePolicy` isn't `"max-bundle"` |
  */
 
@@ -70,18 +70,33 @@ export class BundlePolicyError extends UdpmuxError {
 
 /**
  * `attachUDPMux()` on a mux bound to a wildcard address, without `announcedAddresses`, on a host whose
- * interfaces have no address to announce (only loopback, say): the agent would have no host candidate.
+ * interfaces have no address to announce in the families the mux reaches (only loopback, say): the agent
+ * would have no host candidate. When the mux is udp4 and the host has IPv6 addresses (an IPv6-only host),
+ * the message names the fix: bind the mux with `type: "udp6"`.
  */
 export class NoAddressToAnnounceError extends UdpmuxError {
   readonly code = "ERR_NO_ADDRESS_TO_ANNOUNCE";
   constructor(
     /** The mux's listen addresses (wildcards). */
     readonly listenAddresses: string[],
+    /**
+     * What the host has that a udp6 mux would announce, for a udp4 mux: its non-loopback, non-link-local
+     * IPv6 addresses (empty when it has none, or the mux is already IPv6).
+     */
+    readonly ipv6Addresses: string[] = [],
   ) {
+    const dualStack = listenAddresses.includes("::");
+    const where = `the mux listens on ${listenAddresses.join(", ")}${dualStack ? " (dual stack: IPv6 and IPv4)" : ""}`;
+    const announce =
+      "pass options.announcedAddresses (the address peers reach, e.g. the host's public IP, " +
+      'or ["127.0.0.1"] for a test on loopback)';
     super(
-      `the mux listens on ${listenAddresses.join(", ")} and no network interface has a non-loopback, non-link-local ` +
-        "address of that family to announce: pass options.announcedAddresses (the address peers reach, " +
-        'e.g. the host\'s public IP, or ["127.0.0.1"] for a test on loopback)',
+      ipv6Addresses.length > 0
+        ? `${where} (IPv4 only) and no network interface has a non-loopback, non-link-local IPv4 address to ` +
+            `announce, but this host has IPv6 ones (${ipv6Addresses.slice(0, 3).join(", ")}): bind the mux with ` +
+            `\`type: "udp6"\` (on "::", dual stack) to announce them, or ${announce}`
+        : `${where} and no network interface has a non-loopback, non-link-local address of ` +
+            `${dualStack ? "either family" : "that family"} to announce: ${announce}`,
     );
     this.name = "NoAddressToAnnounceError";
   }
