@@ -136,7 +136,7 @@ step "runtime: ESM import and CJS require"
 for node in "${NODES[@]}"; do
   check_runtime "$node" udpmux . UDPMux MuxedConnection
   if [[ $HAS_WERIFT == true ]]; then
-    check_runtime "$node" udpmux/werift ./werift attachUDPMux
+    check_runtime "$node" udpmux/werift ./werift attachUDPMux createPeerConnectionFactory
   fi
 done
 
@@ -182,13 +182,20 @@ if [[ $HAS_WERIFT == true ]]; then
   # type-check without skipLibCheck given @types/multicast-dns (and `--types node`, as TSC_FLAGS: see
   # above; werift 0.25's mediabunny brings @types/dom-webcodecs, which clashes with lib.dom).
   cat >"$CONSUMER/werift-esm.ts" <<'EOF'
-import { attachUDPMux } from "udpmux/werift";
+import { attachUDPMux, createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { UDPMux } from "udpmux";
 
 export async function answer(): Promise<RTCPeerConnection> {
   const mux = await UDPMux.bind({ port: 0 });
   return attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+}
+
+// the factory's config and result are werift's own types
+export async function answerFromFactory(): Promise<RTCPeerConnection> {
+  const mux = await UDPMux.bind({ port: 0 });
+  const newPeerConnection = createPeerConnectionFactory(RTCPeerConnection, mux, { closeOnFailure: true });
+  return newPeerConnection({ iceUseTcp: false });
 }
 EOF
   sed 's/answer()/answerCjs()/' "$CONSUMER/werift-esm.ts" >"$CONSUMER/werift-cjs.cts"
@@ -253,7 +260,7 @@ step "git dependency, runtime: ESM import and CJS require"
 for node in "${NODES[@]}"; do
   check_runtime "$node" udpmux . UDPMux MuxedConnection
   if [[ $HAS_WERIFT == true ]]; then
-    check_runtime "$node" udpmux/werift ./werift attachUDPMux
+    check_runtime "$node" udpmux/werift ./werift attachUDPMux createPeerConnectionFactory
   fi
 done
 

@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
-import { attachUDPMux } from "udpmux/werift";
+import { createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { closeExample, gathered, readBody } from "../lib/signaling.mjs";
 
@@ -30,18 +30,16 @@ export async function startBrowserExample({ host = "127.0.0.1", httpPort = 0, ud
   // The one UDP socket every peer connection of this server uses.
   const mux = await UDPMux.bind({ address: host, port: udpPort });
   const peers = new Set();
+  // Every peer connection it makes is on the mux — host candidates: the mux's address and port; werift's own
+  // STUN queries off — and is closed when it fails.
+  const newPeerConnection = createPeerConnectionFactory(RTCPeerConnection, mux);
 
   /** @param {string} offer */
   async function answer(offer) {
-    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
-    // Host candidates: the mux's address and port. werift's own STUN queries are off for attached agents.
-    attachUDPMux(pc, mux);
+    const pc = newPeerConnection();
     peers.add(pc);
     pc.connectionStateChange.subscribe((state) => {
-      if (state === "failed" || state === "closed") {
-        peers.delete(pc);
-        void pc.close();
-      }
+      if (state === "failed" || state === "closed") peers.delete(pc); // the factory closes a failed one
     });
     pc.onDataChannel.subscribe((channel) => {
       channel.onMessage.subscribe((data) => channel.send(data));

@@ -8,7 +8,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { UDPMux } from "udpmux";
-import { attachUDPMux } from "udpmux/werift";
+import { createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { gathered, postOffer } from "../lib/signaling.mjs";
 
@@ -71,7 +71,7 @@ function udpPorts(sdp) {
 async function connect(url, i) {
   const started = performance.now();
   const mux = await UDPMux.bind({ address: "127.0.0.1" });
-  const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+  const pc = createPeerConnectionFactory(RTCPeerConnection, mux)();
   const session = { pc, mux };
   try {
     const channel = pc.createDataChannel("echo");

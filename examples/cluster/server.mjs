@@ -6,7 +6,8 @@
 //   node examples/cluster/server.mjs [--workers N] [--port BASE] [--http-port P] [--http-host ADDR]
 //                                    [--host ADDR] [--announce ADDR] [--print-pids]
 //
-// Worker i holds a UDPMux and a TCPMux (ICE-TCP) on the same port number, BASE + i.
+// Worker i holds a UDPMux and a TCPMux (ICE-TCP) on the same port number, BASE + i. examples/fleet forks
+// this file's worker too (cluster.setupPrimary({ exec })): its IPC protocol is the contract between them.
 // Signaling (as examples/echo, plus a session id): POST /offer with JSON `{ sdp }` answers
 // `{ id, sdp, worker }`; POST /offer with `{ id, sdp }` renegotiates that session (an ICE restart) on the
 // worker that owns it. POST /offer with an `application/sdp` body is WHIP (RFC 9725, see ../lib/whip.mjs):
@@ -22,7 +23,7 @@ import { isIP } from "node:net";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { TCPMux, UDPMux } from "udpmux";
-import { attachUDPMux } from "udpmux/werift";
+import { createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { gathered, HttpError, readBody } from "../lib/signaling.mjs";
 import { assertOffer, whipEndpoints } from "../lib/whip.mjs";
@@ -103,10 +104,13 @@ function parseOptions(argv) {
 async function runWorker(options) {
   const index = Number(process.env.UDPMUX_CLUSTER_WORKER);
   const { mux, tcpMux } = await bindMuxes(options.host, options.port === 0 ? 0 : options.port + index);
-  const attachOptions = {
+  // The one place the worker makes werift peer connections: every one is on the muxes (max-bundle: one ICE
+  // transport, one ufrag each; werift's STUN server pinned to none, where plain werift would ask its public
+  // default) and is closed when it fails.
+  const newPeerConnection = createPeerConnectionFactory(RTCPeerConnection, mux, {
     tcpMux,
     ...(options.announce === undefined ? {} : { announcedAddresses: [options.announce] }),
-  };
+  });
   /** Session id (given by the primary) → its peer connection. */
   const sessions = new Map();
   /** Sessions being answered now; the primary's cancel (its answer timeout) takes a session out. */
@@ -130,9 +134,7 @@ async function runWorker(options) {
   async function answer(id, sdp) {
     let pc = sessions.get(id);
     if (pc === undefined) {
-      // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection. attachUDPMux pins
-      // werift's STUN server to none (plain werift would ask its public default; never contacted here).
-      pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux, attachOptions);
+      pc = newPeerConnection();
       const created = pc;
       sessions.set(id, created);
       created.connectionStateChange.subscribe((state) => {
@@ -191,6 +193,18 @@ async function runWorker(options) {
           if (!message.renegotiate) closeSession(id);
           send({ type: "failed", request, status: 500, error: String(error?.message ?? error) });
         },
+      );
+    } else if (message?.type === "trickle") {
+      // Trickled remote candidates (WHIP PATCH, examples/fleet): added to the session's peer connection.
+      const { request, id, mid, candidates } = message;
+      const pc = sessions.get(id);
+      if (pc === undefined) return send({ type: "failed", request, status: 404, error: `no session ${id}` });
+      (async () => {
+        for (const candidate of candidates)
+          await pc.addIceCandidate({ candidate, sdpMid: mid, sdpMLineIndex: 0 });
+      })().then(
+        () => send({ type: "trickled", request }),
+        (error) => send({ type: "failed", request, status: 400, error: String(error?.message ?? error) }),
       );
     } else if (message?.type === "cancel" || message?.type === "close") {
       // cancel: the primary answered the client with a timeout, this session will never be used.

@@ -13,7 +13,7 @@
 // (they are taken out of the offer and the answer).
 import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
-import { attachUDPMux } from "udpmux/werift";
+import { createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { gathered, postOffer } from "../lib/signaling.mjs";
 
@@ -28,7 +28,7 @@ const withoutUdpCandidates = (sdp) =>
 
 async function connect(url, host, tcp) {
   const mux = await UDPMux.bind({ address: host });
-  const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle", iceUseTcp: tcp }), mux);
+  const pc = createPeerConnectionFactory(RTCPeerConnection, mux)({ iceUseTcp: tcp });
   const channel = pc.createDataChannel("echo");
   const open = new Promise((resolve) => channel.stateChanged.subscribe((s) => s === "open" && resolve()));
   await pc.setLocalDescription(await pc.createOffer());

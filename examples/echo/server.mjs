@@ -9,7 +9,7 @@ import { once } from "node:events";
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 import { TCPMux, UDPMux } from "udpmux";
-import { attachUDPMux } from "udpmux/werift";
+import { createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { closeExample, gathered, readBody } from "../lib/signaling.mjs";
 
@@ -28,16 +28,15 @@ export async function startEchoServer({ host = "127.0.0.1", httpPort = 0, udpPor
   const port = mux.getListenAddresses()[0].port;
   const tcpMux = tcp ? await TCPMux.listen({ address: host, port }).catch(closeAnd(mux)) : undefined;
   const peers = new Set();
+  // Every peer connection it makes is on the muxes (max-bundle: one ICE transport, one ufrag each) and is
+  // closed when it fails.
+  const newPeerConnection = createPeerConnectionFactory(RTCPeerConnection, mux, { tcpMux });
 
   async function answer(offer) {
-    // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection
-    const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux, { tcpMux });
+    const pc = newPeerConnection();
     peers.add(pc);
     pc.connectionStateChange.subscribe((state) => {
-      if (state === "failed" || state === "closed") {
-        peers.delete(pc);
-        void pc.close();
-      }
+      if (state === "failed" || state === "closed") peers.delete(pc); // the factory closes a failed one
     });
     pc.onDataChannel.subscribe((channel) => channel.onMessage.subscribe((data) => channel.send(data)));
     await pc.setRemoteDescription({ type: "offer", sdp: offer });

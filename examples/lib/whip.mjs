@@ -282,7 +282,7 @@ export function whipEndpoints({
 }
 
 /** `sdp` with its ICE credentials replaced and its candidates removed: a restarted offer. */
-function withCredentials(sdp, ufrag, pwd) {
+export function withCredentials(sdp, ufrag, pwd) {
   return sdp
     .replace(/^a=ice-ufrag:[^\r\n]*/gm, `a=ice-ufrag:${ufrag}`)
     .replace(/^a=ice-pwd:[^\r\n]*/gm, `a=ice-pwd:${pwd}`)

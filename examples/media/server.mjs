@@ -18,7 +18,7 @@ import { readFile } from "node:fs/promises";
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 import { UDPMux } from "udpmux";
-import { attachUDPMux } from "udpmux/werift";
+import { createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
 import { closeExample, gathered, HttpError, readBody } from "../lib/signaling.mjs";
 import { answerWithWerift, whipEndpoints } from "../lib/whip.mjs";
@@ -65,16 +65,16 @@ export async function startMediaExample({
   /** @type {undefined | { pc: RTCPeerConnection, tracks: Map<string, import("werift").MediaStreamTrack>, viewers: Set<RTCPeerConnection>, requestKeyframe(): void }} */
   let publisher;
 
-  /** A werift peer connection on the mux, forgotten and closed when it fails or closes. */
+  // Every peer connection it makes is on the mux (max-bundle: one ICE transport, one ufrag each) and is
+  // closed when it fails.
+  const newPeerConnection = createPeerConnectionFactory(RTCPeerConnection, mux);
+
+  /** A werift peer connection on the mux, forgotten when it fails (the factory closes it) or closes. */
   function newPeer() {
-    // max-bundle is required on a mux: one ICE transport, one ufrag per peer connection.
-    const pc = attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+    const pc = newPeerConnection();
     peers.add(pc);
     pc.connectionStateChange.subscribe((state) => {
-      if (state === "failed" || state === "closed") {
-        peers.delete(pc);
-        void pc.close();
-      }
+      if (state === "failed" || state === "closed") peers.delete(pc);
     });
     return pc;
   }

@@ -11,4 +11,11 @@ export {
   SUPPORTED_WERIFT_VERSIONS,
   UnsupportedWeriftError,
 } from "./errors.js";
+export type {
+  FactoryPeerConnection,
+  PeerConnectionClass,
+  PeerConnectionFactory,
+  PeerConnectionFactoryOptions,
+} from "./factory.js";
+export { createPeerConnectionFactory } from "./factory.js";
 export type { AttachUDPMuxOptions, StunServer } from "./options.js";
