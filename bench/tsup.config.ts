@@ -18,6 +18,7 @@ export default defineConfig({
     "tcp-e2e": "bench/tcp-e2e.ts",
     "tcp-hostile": "bench/tcp-hostile.ts",
     "scaling-client": "bench/scaling-client.ts",
+    "heap-agents": "bench/heap-agents.ts",
   },
   outDir: "bench/.cache",
   format: ["esm"],

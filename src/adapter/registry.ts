@@ -72,15 +72,16 @@ const closeWithMux = new WeakMap<object, Set<{ close(): Promise<void> }>>();
 
 /**
  * Close `target` when `mux` closes — for a peer connection that may have no ICE transport (and so no conn
- * whose `'close'` would tell it) yet. Returns the function that forgets it again, for its own close.
+ * whose `'close'` would tell it) yet; {@link stopClosingWithMux} forgets it again, for its own close.
  * One `'close'` listener per mux, whatever the number of targets. That listener outlives every target, so
  * it captures the target set and nothing else: a closure made next to a target (an error callback of the
  * caller, say) would share the caller's closure context and keep that target alive as long as the mux.
+ * Nothing per target but its entry in the set (no function to forget it: a closure per target).
  */
 export function closeWhenMuxCloses(
   mux: { once(event: "close", listener: () => void): unknown },
   target: { close(): Promise<void> },
-): () => void {
+): void {
   let targets = closeWithMux.get(mux);
   if (targets === undefined) {
     targets = new Set();
@@ -88,7 +89,11 @@ export function closeWhenMuxCloses(
     mux.once("close", closeAllOf(targets));
   }
   targets.add(target);
-  return forgetter(targets, target);
+}
+
+/** Undo {@link closeWhenMuxCloses}: `target` closed on its own. */
+export function stopClosingWithMux(mux: object, target: { close(): Promise<void> }): void {
+  closeWithMux.get(mux)?.delete(target);
 }
 
 /** The mux's `'close'` listener; made here so that its closure holds `targets` only. */
@@ -97,11 +102,6 @@ function closeAllOf(targets: Set<{ close(): Promise<void> }>): () => void {
     for (const t of targets) t.close().catch(logCloseError);
     targets.clear();
   };
-}
-
-/** Made here so that its closure holds `targets` and `target` only. */
-function forgetter(targets: Set<object>, target: object): () => void {
-  return () => targets.delete(target);
 }
 
 function logCloseError(err: unknown): void {

@@ -25,7 +25,6 @@
  * TCP side) about every ufrag it registers, through {@link AgentHooks}.
  */
 
-import type { FamilyPlan } from "../adapter/address-plan.js";
 import type { CandidateSpec } from "../adapter/candidates.js";
 import { hostCandidate, srflxCandidate } from "../adapter/candidates.js";
 import type { UfragRegistry } from "../adapter/registry.js";
@@ -39,11 +38,11 @@ import { takeOverUdpProtocol } from "./hooks.js";
 import type { WeriftCandidate, WeriftConnection, WeriftStunProtocol } from "./internals.js";
 import {
   adoptUfrag,
-  afterLocalCandidate,
   gatherTimeoutMs,
   isIceLite,
   isRelayOnly,
   isUdpStunProtocol,
+  localCandidateSettled,
   makeCandidate,
   missingProtocolMembers,
   pinStunServer,
@@ -62,14 +61,18 @@ export const MAX_UFRAGS_PER_AGENT = 8;
 /** The mux operations the adapter uses. */
 export type MuxForWerift = IceMux & Pick<UDPMux, "getXorMappedAddress">;
 
-/** The agent's host protocol in one family, once werift made it. */
-interface HostSide {
-  readonly plan: FamilyPlan;
-  readonly protocol: WeriftStunProtocol;
-  readonly transport: MuxTransport;
-  /** Settles after werift's own continuation gave the protocol its host candidate. */
-  readonly ready: Promise<void>;
+/** What an attached agent closes when the mux closes under it: the agent, or its `RTCPeerConnection`. */
+export interface CloseTarget {
+  close(): Promise<void>;
 }
+
+/** Close `target`, logging a failure (nobody awaits it). */
+export function closeQuietly(target: CloseTarget): void {
+  target.close().catch((err: unknown) => log("closing the werift agent failed: %O", err));
+}
+
+/** No conns, no transports: the empty value of {@link AgentBinding}'s exact-size arrays (never mutated). */
+const NONE: readonly never[] = [];
 
 export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   readonly #connection: WeriftConnection;
@@ -78,12 +81,17 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   readonly #mux: MuxForWerift;
   readonly #options: ResolvedAttachOptions;
   readonly #registry: UfragRegistry;
-  /** Close whatever the caller attached (this agent, or its RTCPeerConnection). */
-  readonly #closeTarget: () => void;
-  /** Registered ufrags, oldest first, each with its conns (one per announced family; arrays, not maps: small). */
-  readonly #ufrags = new Map<string, MuxedConnection[]>();
-  /** The host protocol of each family, once werift made it (replaced, not pushed to: exact-size arrays). */
-  #hosts: readonly HostSide[] = [];
+  /** What a conn closed under the agent closes: the attached agent, or its peer connection. */
+  readonly #target: CloseTarget;
+  /**
+   * The conns of every registered ufrag, one per announced family each, oldest ufrag first (a ufrag's conns
+   * are adjacent; a conn knows its ufrag and family). One exact-size array, replaced on every change: an
+   * agent has one ufrag until it restarts, and a table per agent (a `Map` of per-ufrag arrays, arrays grown
+   * by `push`) cost ~450 B of heap per agent (heap snapshots, `bench/heap-agents.ts`).
+   */
+  #conns: readonly MuxedConnection[] = NONE;
+  /** Each family's transport, once werift made its host protocol (exact size, replaced on change). */
+  #hosts: readonly MuxTransport[] = NONE;
   /** Aborts srflx queries in flight when the agent closes; made by the first query (most agents make none). */
   #abort: AbortController | undefined;
   /** The `'close'` listener of every conn of the agent (EventEmitter calls it with `this` = the conn). */
@@ -106,14 +114,14 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     mux: MuxForWerift,
     options: ResolvedAttachOptions,
     registry: UfragRegistry,
-    closeTarget: () => void,
+    target: CloseTarget,
   ) {
     this.#connection = connection;
     this.#hooks = hooks;
     this.#mux = mux;
     this.#options = options;
     this.#registry = registry;
-    this.#closeTarget = closeTarget;
+    this.#target = target;
     this.#password = connection.localPassword;
     const drawn = connection.localUsername;
     this.#ufrag = registry.fresh(); // werift's own is guessable (module comment)
@@ -125,7 +133,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
 
   /** Tell `binding` (added after this one) about the ufrags registered so far. */
   announceUfrags(binding: Binding): void {
-    for (const ufrag of this.#ufrags.keys()) {
+    for (const ufrag of ufragsOf(this.#conns)) {
       binding.ufragRegistered?.(ufrag, this.#connection.userHistory[ufrag] ?? this.#password);
     }
   }
@@ -167,9 +175,8 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     const stun = protocol as WeriftStunProtocol;
     const transport = new MuxTransport(this, family, plan.local, stun);
     stun.transport = transport;
-    const ready = afterLocalCandidate();
-    this.#hosts = [...this.#hosts, { plan, protocol: stun, transport, ready }];
-    for (const conns of this.#ufrags.values()) connOf(conns, family)?.on("message", transport.receive);
+    this.#hosts = this.#hosts.concat(transport); // exact size: kept for the agent's life
+    for (const conn of this.#conns) if (conn.family === family) conn.on("message", transport.receive);
   }
 
   /** Host candidates beyond the first of each family, and srflx — as werift decides for its own. */
@@ -223,21 +230,23 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
 
   /** Put the adapter's ufrag in the agent's fields in place of `drawn`, the one werift drew. */
   #adopt(drawn: string): void {
-    adoptUfrag(this.#connection, drawn, this.#ufrag, this.#password, this.#ufrags.has(drawn));
+    const registered = this.#conns.some((conn) => conn.localUfrag === drawn);
+    adoptUfrag(this.#connection, drawn, this.#ufrag, this.#password, registered);
   }
 
   #onPasswordAssigned(value: string): void {
     this.#password = value;
     if (this.#detached || typeof value !== "string" || value.length === 0) return;
-    for (const conn of this.#ufrags.get(this.#ufrag) ?? []) conn.setPassword(value);
+    for (const conn of this.#conns) if (conn.localUfrag === this.#ufrag) conn.setPassword(value);
     this.#hooks.passwordChanged(this.#ufrag, value);
   }
 
   /** Route checks for `ufrag` (every family the agent announces) to this agent. */
   #register(ufrag: string): void {
-    const conns: MuxedConnection[] = new Array(this.#options.families.length); // exact size: kept long
+    const families = this.#options.families;
+    const conns: MuxedConnection[] = new Array(families.length);
     try {
-      for (const [i, plan] of this.#options.families.entries()) {
+      for (const [i, plan] of families.entries()) {
         conns[i] = this.#mux.getConn(ufrag, { address: plan.addresses[0]! }, { password: this.#password });
       }
     } catch (err) {
@@ -246,39 +255,42 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     }
     this.#registry.claim(ufrag, this);
     this.#hooks.ufragRegistered(ufrag, this.#password);
-    this.#ufrags.set(ufrag, conns);
+    this.#conns = this.#conns.concat(conns); // exact size: kept long
     for (const conn of conns) {
       conn.on("close", this.#connClosed); // a conn emits 'close' once: `on` spares once()'s wrapper
       const host = this.#host(conn.family);
-      if (host !== undefined) conn.on("message", host.transport.receive);
+      if (host !== undefined) conn.on("message", host.receive);
     }
-    while (this.#ufrags.size > MAX_UFRAGS_PER_AGENT) {
-      const oldest = this.#ufrags.keys().next().value as string;
-      log("ufrag %s: more than %d generations, no longer routed", oldest, MAX_UFRAGS_PER_AGENT);
-      this.#unregister(oldest);
+    for (let ufrags = ufragsOf(this.#conns); ufrags.length > MAX_UFRAGS_PER_AGENT; ufrags.shift()) {
+      log("ufrag %s: more than %d generations, no longer routed", ufrags[0], MAX_UFRAGS_PER_AGENT);
+      this.#unregister(ufrags[0]!);
     }
   }
 
   #unregister(ufrag: string): void {
-    const conns = this.#ufrags.get(ufrag);
-    if (conns === undefined) return;
-    this.#ufrags.delete(ufrag); // first: the conns' 'close' then reads as ours, not as the mux's
+    const all = this.#conns;
+    const first = all.findIndex((conn) => conn.localUfrag === ufrag);
+    if (first < 0) return;
+    let end = first + 1;
+    while (end < all.length && all[end]!.localUfrag === ufrag) end++;
+    // first: the conns' 'close' then reads as ours, not as the mux's
+    this.#conns = all.slice(0, first).concat(all.slice(end));
     this.#registry.release(ufrag, this);
     this.#hooks.ufragUnregistered(ufrag);
-    for (const conn of conns.values()) conn.close();
+    for (let i = first; i < end; i++) all[i]!.close();
   }
 
   /** A conn of ours closed. If we didn't close it, the mux did (or someone removed our ufrag). */
   #onConnClosed(conn: MuxedConnection): void {
+    if (this.#detached || !this.#conns.includes(conn)) return;
     const ufrag = conn.localUfrag;
-    if (this.#detached || this.#ufrags.get(ufrag)?.includes(conn) !== true) return;
     log("ufrag %s: conn closed under the agent (mux closed: %s); closing the agent", ufrag, this.#mux.closed);
     this.#scheduleClose();
   }
 
   #scheduleClose(): void {
     if (this.#detached) return;
-    queueMicrotask(() => this.#closeTarget());
+    queueMicrotask(() => closeQuietly(this.#target));
   }
 
   // ---- candidates ----------------------------------------------------------------------------------
@@ -332,7 +344,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   ): Promise<WeriftCandidate | undefined> {
     const host = this.#host(family);
     if (host === undefined) return undefined; // the host protocol failed: nothing to relate to
-    await host.ready;
+    await localCandidateSettled(host.protocol);
     const base = host.protocol.localCandidate;
     if (this.#detached || base === undefined) return undefined;
     if (this.#connection.generation !== generation) return undefined;
@@ -348,16 +360,22 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     return this.#abort.signal;
   }
 
-  /** The family's host protocol, once werift made it. */
-  #host(family: Family): HostSide | undefined {
-    for (const host of this.#hosts) if (host.plan.family === family) return host;
+  /** The family's transport (its host protocol's), once werift made that protocol. */
+  #host(family: Family): MuxTransport | undefined {
+    for (const host of this.#hosts) if (host.family === family) return host;
     return undefined;
   }
 
   // ---- TransportOwner ------------------------------------------------------------------------------
 
+  /**
+   * The newest registered conn of `family`: the current ufrag's (registered last), or — when werift set
+   * one that could not be registered — the one before.
+   */
   sendConn(family: Family): MuxedConnection | undefined {
-    return connOf(this.#ufrags.get(this.#ufrag), family) ?? lastConn(this.#ufrags, family);
+    const conns = this.#conns;
+    for (let i = conns.length - 1; i >= 0; i--) if (conns[i]!.family === family) return conns[i];
+    return undefined;
   }
 
   sendFailed(family: Family, err: unknown): void {
@@ -372,30 +390,21 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     if (this.#detached) return;
     this.#detached = true;
     this.#abort?.abort(new Error("the werift agent closed"));
-    for (const host of this.#hosts) host.transport.markClosed();
-    for (const ufrag of [...this.#ufrags.keys()]) {
-      const conns = this.#ufrags.get(ufrag)!;
-      this.#ufrags.delete(ufrag);
-      this.#registry.release(ufrag, this);
-      for (const conn of conns) {
-        const host = this.#host(conn.family);
-        if (host !== undefined) conn.off("message", host.transport.receive);
-        conn.close();
-      }
+    for (const host of this.#hosts) host.markClosed();
+    const conns = this.#conns;
+    this.#conns = NONE;
+    for (const ufrag of ufragsOf(conns)) this.#registry.release(ufrag, this);
+    for (const conn of conns) {
+      const host = this.#host(conn.family);
+      if (host !== undefined) conn.off("message", host.receive);
+      conn.close();
     }
   }
 }
 
-/** `family`'s conn among one ufrag's conns. */
-function connOf(conns: readonly MuxedConnection[] | undefined, family: Family): MuxedConnection | undefined {
-  if (conns === undefined) return undefined;
-  for (const conn of conns) if (conn.family === family) return conn;
-  return undefined;
-}
-
-/** The newest registered conn of `family` (the current ufrag's, when werift set an unregistrable one). */
-function lastConn(ufrags: Map<string, MuxedConnection[]>, family: Family): MuxedConnection | undefined {
-  let found: MuxedConnection | undefined;
-  for (const conns of ufrags.values()) found = connOf(conns, family) ?? found;
-  return found;
+/** The ufrags of `conns`, oldest first (a ufrag's conns are adjacent). */
+function ufragsOf(conns: readonly MuxedConnection[]): string[] {
+  const out: string[] = [];
+  for (const conn of conns) if (out.at(-1) !== conn.localUfrag) out.push(conn.localUfrag);
+  return out;
 }

@@ -3,20 +3,30 @@
  * `Connection`, or a werift `RTCPeerConnection` — on a {@link UDPMux} instead of sockets of its own.
  */
 import type { UfragRegistry } from "../adapter/registry.js";
-import { closeWhenMuxCloses, isAttached, markAttached, registryFor } from "../adapter/registry.js";
+import {
+  closeWhenMuxCloses,
+  isAttached,
+  markAttached,
+  registryFor,
+  stopClosingWithMux,
+} from "../adapter/registry.js";
 import { invalidArgType, invalidArgValue, MuxClosedError } from "../errors.js";
 import type { UDPMux } from "../mux.js";
 import { TCPMux } from "../tcp/mux.js";
-import { AgentBinding, type MuxForWerift } from "./agent.js";
+import { AgentBinding, type CloseTarget, type MuxForWerift } from "./agent.js";
 import { PeerCheckWait } from "./empty-check-list.js";
 import { AlreadyGatheringError, BundlePolicyError } from "./errors.js";
-import type { AgentHooks, PeerConnectionHooks } from "./hooks.js";
+import type { AgentHooks, Binding, PeerConnectionHooks } from "./hooks.js";
 import { hookAgent, hookPeerConnection } from "./hooks.js";
 import type { WeriftConnection, WeriftPeerConnection } from "./internals.js";
 import { checkConnection, checkTcpOptions, detectTarget } from "./internals.js";
-import { weriftLog as log } from "./log.js";
 import { ignoreMdnsCandidates } from "./mdns-candidates.js";
-import { type AttachUDPMuxOptions, type ResolvedAttachOptions, resolveAttachOptions } from "./options.js";
+import {
+  type AttachUDPMuxOptions,
+  type ResolvedAttachOptions,
+  resolveAttachOptions,
+  shareAttachOptions,
+} from "./options.js";
 import { TcpBinding } from "./tcp.js";
 
 /** The bundle policy a peer connection on a mux must use (see {@link BundlePolicyError}). */
@@ -57,14 +67,14 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
   const tcpMux = (options as { tcpMux?: unknown } | undefined)?.tcpMux;
   // before its listen addresses are read; anything but a TCPMux is refused by resolveAttachOptions
   if (tcpMux instanceof TCPMux && tcpMux.closed) throw new MuxClosedError();
-  const resolved = resolveAttachOptions(options, mux.getListenAddresses());
+  // shared by the agents of `mux` attached with the same options: one plan, not one per agent
+  const resolved = shareAttachOptions(mux, resolveAttachOptions(options, mux.getListenAddresses()));
   if (resolved.tcp !== undefined) pairTcpMux(resolved.tcp.mux, mux);
   if (detected.kind === "connection") {
     if (isGathering(detected.connection)) throw new AlreadyGatheringError();
     const connection = detected.connection;
     if (resolved.tcp !== undefined) checkTcpOptions(connection, "connection");
-    const closeAgent = () => closeQuietly(connection);
-    bindAgent(connection, "connection", mux, resolved, registryFor(mux), closeAgent);
+    bindAgent(connection, "connection", mux, resolved, registryFor(mux), connection);
     claim(target);
   } else {
     attachPeerConnection(detected.pc, mux, resolved);
@@ -85,19 +95,21 @@ function bindAgent(
   mux: MuxForWerift,
   options: ResolvedAttachOptions,
   registry: UfragRegistry,
-  closeTarget: () => void,
+  target: CloseTarget,
 ): AgentHooks {
   const hooks = hookAgent(connection, name);
-  const udp = new AgentBinding(connection, hooks, mux, options, registry, closeTarget);
-  hooks.add(udp);
-  if (options.tcp !== undefined) {
-    const tcp = new TcpBinding(connection, options.tcp.mux, options.tcp.plans, closeTarget);
-    hooks.add(tcp);
+  const udp = new AgentBinding(connection, hooks, mux, options, registry, target);
+  const wait = new PeerCheckWait(connection, options.peerCheckTimeoutMs); // werift fails an empty check list at once
+  // ignoreMdnsCandidates: no multicast socket beside the mux
+  let bindings: Binding[];
+  if (options.tcp === undefined) {
+    bindings = [udp, wait, ignoreMdnsCandidates];
+  } else {
+    const tcp = new TcpBinding(connection, options.tcp.mux, options.tcp.plans, target);
     udp.announceUfrags(tcp);
+    bindings = [udp, tcp, wait, ignoreMdnsCandidates];
   }
-  hooks.add(new PeerCheckWait(connection, options.peerCheckTimeoutMs)); // werift fails an empty check list at once
-  hooks.add(ignoreMdnsCandidates); // no multicast socket beside the mux
-  hooks.activate();
+  hooks.activate(bindings);
   return hooks;
 }
 
@@ -162,7 +174,6 @@ function attachPeerConnection(
     throw new AlreadyGatheringError();
   }
   const registry = registryFor(mux);
-  const closePc = () => closeQuietly(pc);
   if (options.tcp !== undefined) {
     for (const connection of existing)
       checkTcpOptions(connection, "pc.secureManager.iceTransports[].connection");
@@ -171,7 +182,7 @@ function attachPeerConnection(
   try {
     for (const connection of existing) {
       bound.push(
-        bindAgent(connection, "pc.secureManager.iceTransports[].connection", mux, options, registry, closePc),
+        bindAgent(connection, "pc.secureManager.iceTransports[].connection", mux, options, registry, pc),
       );
       markAttached(connection);
     }
@@ -181,9 +192,9 @@ function attachPeerConnection(
   }
   claim(pc);
   // A peer connection may have no ICE transport (so no conn to hear the mux close through) for a while.
-  const forget = closeWhenMuxCloses(mux, pc);
-  const forgetTcp = options.tcp === undefined ? undefined : closeWhenMuxCloses(options.tcp.mux, pc);
-  hookPeerConnection(pc, manager, new PcBinding(mux, options, registry, closePc, forget, forgetTcp));
+  closeWhenMuxCloses(mux, pc);
+  if (options.tcp !== undefined) closeWhenMuxCloses(options.tcp.mux, pc);
+  hookPeerConnection(pc, manager, new PcBinding(pc, mux, options, registry));
 }
 
 /** A peer connection's hooks: each ICE transport werift makes is bound; closing it forgets the muxes. */
@@ -191,12 +202,10 @@ class PcBinding implements PeerConnectionHooks {
   active = 0;
 
   constructor(
+    private readonly pc: CloseTarget,
     private readonly mux: MuxForWerift,
     private readonly options: ResolvedAttachOptions,
     private readonly registry: UfragRegistry,
-    private readonly closePc: () => void,
-    private readonly forget: () => void,
-    private readonly forgetTcp: (() => void) | undefined,
   ) {}
 
   transportCreated(dtlsTransport: unknown): void {
@@ -204,16 +213,12 @@ class PcBinding implements PeerConnectionHooks {
       ?.iceTransport?.connection;
     checkConnection(connection, "iceTransport.connection");
     if (this.options.tcp !== undefined) checkTcpOptions(connection, "iceTransport.connection");
-    bindAgent(connection, "iceTransport.connection", this.mux, this.options, this.registry, this.closePc);
+    bindAgent(connection, "iceTransport.connection", this.mux, this.options, this.registry, this.pc);
     markAttached(connection);
   }
 
   onClose(): void {
-    this.forget();
-    this.forgetTcp?.();
+    stopClosingWithMux(this.mux, this.pc);
+    if (this.options.tcp !== undefined) stopClosingWithMux(this.options.tcp.mux, this.pc);
   }
-}
-
-function closeQuietly(target: { close(): Promise<void> }): void {
-  target.close().catch((err: unknown) => log("closing the werift agent failed: %O", err));
 }

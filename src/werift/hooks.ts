@@ -89,17 +89,15 @@ interface Dispatching {
 
 /** One attached agent: its bindings, in dispatch order. The value of the one `WeakMap` entry per agent. */
 export class AgentHooks implements Dispatching {
-  readonly bindings: Binding[] = [];
+  /** In dispatch order; set once, by {@link activate} (an exact-size array: it lives as long as the agent). */
+  bindings: readonly Binding[] = [];
   active = 0;
 
   constructor(readonly connection: WeriftConnection) {}
 
-  add(binding: Binding): void {
-    this.bindings.push(binding);
-  }
-
-  /** Dispatch the agent's werift calls to its bindings from now on. */
-  activate(): void {
+  /** Dispatch the agent's werift calls to `bindings`, in this order, from now on. */
+  activate(bindings: readonly Binding[]): void {
+    this.bindings = bindings;
     agents.set(this.connection, this);
   }
 
@@ -253,7 +251,7 @@ function hookMember<S extends Dispatching>(
 
 /**
  * Make sure `connection`'s class (and any own wrapper on it) is hooked, and return its (inactive) hooks:
- * add the bindings, then {@link AgentHooks.activate}. Nothing of the agent itself is changed.
+ * {@link AgentHooks.activate} them with the agent's bindings. Nothing of the agent itself is changed.
  * @throws UnsupportedWeriftError a hooked member is missing.
  */
 export function hookAgent(connection: WeriftConnection, name: string): AgentHooks {

@@ -448,6 +448,14 @@ export function afterLocalCandidate(): Promise<void> {
 }
 
 /**
+ * Settles once werift has given `protocol` (one whose `connectionMade` was called) its host candidate: at
+ * once if it has one (a restart keeps its protocols), else as {@link afterLocalCandidate}.
+ */
+export function localCandidateSettled(protocol: { localCandidate?: unknown }): Promise<void> {
+  return protocol.localCandidate === undefined ? afterLocalCandidate() : Promise.resolve();
+}
+
+/**
  * werift's `Candidate` for `spec`, of the agent's `generation` and `ufrag`, made with the constructor of
  * `base` (a candidate werift made: the adapter imports nothing from werift); `undefined` if `base` is none.
  */
@@ -486,7 +494,10 @@ export function pinStunServer(connection: WeriftConnection): WeriftAddress | und
  * Put `ufrag` in the agent's fields in place of `drawn`, the one werift drew: `localUsername`,
  * `userHistory` (werift answers checks for every ufrag there; `drawn` leaves it unless `keepDrawn`) and,
  * after a restart, its protocols' host candidates (werift sets them again when it gathers). Plain
- * assignments to existing fields: the agent stays a fast object.
+ * assignments to existing fields: the agent stays a fast object. `userHistory` is werift's plain object
+ * used as a map (read as `userHistory[ufrag] ?? localPassword`, nothing else keeps it): `drawn` leaves it by
+ * replacing the object with a copy without it, not by `delete`, which would turn it into a dictionary
+ * (V8 normalizes an object on delete: ~160 B more per agent, heap snapshot).
  */
 export function adoptUfrag(
   connection: WeriftConnection,
@@ -496,8 +507,15 @@ export function adoptUfrag(
   keepDrawn: boolean,
 ): void {
   connection.localUsername = ufrag;
-  connection.userHistory[ufrag] = password;
-  if (drawn !== ufrag && !keepDrawn) delete connection.userHistory[drawn]; // a dictionary of werift's own
+  const history = connection.userHistory;
+  if (drawn === ufrag || keepDrawn || !Object.hasOwn(history, drawn)) {
+    history[ufrag] = password;
+  } else {
+    const next: Record<string, string> = {};
+    for (const key of Object.keys(history)) if (key !== drawn) next[key] = history[key]!;
+    next[ufrag] = password;
+    connection.userHistory = next;
+  }
   for (const protocol of connection.protocols) {
     const candidate = (protocol as { localCandidate?: { ufrag?: string } } | null)?.localCandidate;
     if (candidate?.ufrag === drawn) candidate.ufrag = ufrag;

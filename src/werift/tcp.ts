@@ -36,6 +36,7 @@ import { ConnClosedError, NoTcpConnectionError } from "../errors.js";
 import type { MuxedConnection } from "../muxed-connection.js";
 import { BoundedQueue } from "../queue.js";
 import type { TCPMux } from "../tcp/mux.js";
+import { type CloseTarget, closeQuietly } from "./agent.js";
 import { UnsupportedWeriftError } from "./errors.js";
 import type { Binding, Gather, ProtocolOwner } from "./hooks.js";
 import { takeOverTcpProtocol } from "./hooks.js";
@@ -81,7 +82,8 @@ export class TcpBinding implements Binding, ProtocolOwner {
   readonly #connection: WeriftConnection;
   readonly #mux: TCPMux;
   readonly #plans: TcpPlan[];
-  readonly #closeTarget: () => void;
+  /** What a TCP conn closed under the agent closes: the attached agent, or its peer connection. */
+  readonly #target: CloseTarget;
   /** Registered ufrags, oldest first, each with its TCP conns (one per family of {@link #plans}). */
   readonly #ufrags = new Map<string, MuxedConnection[]>();
   readonly #sides: PassiveSide[] = [];
@@ -102,11 +104,11 @@ export class TcpBinding implements Binding, ProtocolOwner {
   #detached = false;
   #sendErrors = 0;
 
-  constructor(connection: WeriftConnection, mux: TCPMux, plans: TcpPlan[], closeTarget: () => void) {
+  constructor(connection: WeriftConnection, mux: TCPMux, plans: TcpPlan[], target: CloseTarget) {
     this.#connection = connection;
     this.#mux = mux;
     this.#plans = plans;
-    this.#closeTarget = closeTarget;
+    this.#target = target;
   }
 
   /** Application data werift sent that the mux could not take. */
@@ -274,7 +276,7 @@ export class TcpBinding implements Binding, ProtocolOwner {
 
   #scheduleClose(): void {
     if (this.#detached) return;
-    queueMicrotask(() => this.#closeTarget());
+    queueMicrotask(() => closeQuietly(this.#target));
   }
 
   // ---- for the sides -------------------------------------------------------------------------------

@@ -30,9 +30,6 @@ const noop = (): void => {};
 const SENT: Promise<void> = Promise.resolve();
 
 export class MuxTransport implements WeriftUdpTransport {
-  readonly type = "udp" as const;
-  readonly socketType: "udp4" | "udp6";
-  readonly addressFamily: 4 | 6;
   #closed = false;
   /** werift sets this on the transports it binds itself; datagrams for the protocol bypass it. */
   onData: (data: Buffer, addr: WeriftAddress) => void = noop;
@@ -47,13 +44,25 @@ export class MuxTransport implements WeriftUdpTransport {
     private readonly owner: TransportOwner,
     readonly family: Family,
     private readonly local: AddressInfo,
-    private readonly protocol: WeriftStunProtocol,
+    /** The protocol werift made for this family's host candidate; it gets every datagram. */
+    readonly protocol: WeriftStunProtocol,
   ) {
-    this.socketType = family === "IPv4" ? "udp4" : "udp6";
-    this.addressFamily = family === "IPv4" ? 4 : 6;
     this.#onSent = (err) => {
       if (err) this.owner.sendFailed(this.family, err);
     };
+  }
+
+  // Getters, not fields: werift reads them, and a field would cost every transport a slot.
+  get type(): "udp" {
+    return "udp";
+  }
+
+  get socketType(): "udp4" | "udp6" {
+    return this.family === "IPv4" ? "udp4" : "udp6";
+  }
+
+  get addressFamily(): 4 | 6 {
+    return this.family === "IPv4" ? 4 : 6;
   }
 
   /** The mux's socket address in this family; werift takes the host candidate's port from it. */
