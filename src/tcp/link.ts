@@ -136,6 +136,14 @@ export interface Link extends FrameTiming {
   /** Frames read so far (tells a frame still in progress from the next one). */
   frames: number;
   readonly flow: LinkFlow;
+  /**
+   * While the mux shares its port with a web server and the connection's first bytes don't yet say which
+   * of the two it is for: the bytes so far (fewer than `CLASSIFY_BYTES`). `undefined` once classified, or
+   * when there is no web server.
+   */
+  head: Buffer | undefined;
+  /** While {@link head} is set: removes the mux's socket listeners (the connection goes to the web server). */
+  release: (() => void) | undefined;
 }
 
 /** The mux's bookkeeping for one conn: the table's record plus its TCP connections. */
@@ -173,6 +181,8 @@ export function createLink(
     timer: undefined,
     frames: 0,
     flow: new LinkFlow(pauses),
+    head: undefined,
+    release: undefined,
     frameIndex: NONE,
     frameStartedAt: 0,
     framePausedAt: NONE,

@@ -1,6 +1,7 @@
 /**
  * TcpLinks: the socket side of `TCPMux` — every TCP connection it accepted, from accept to close. It admits
- * a connection ({@link TcpBudget}), reads RFC 4571 frames off it ({@link FrameReader}), routes it by its
+ * a connection ({@link TcpBudget}), hands it to the web server if its first bytes are not ICE-TCP (with a
+ * `web` server: `classifyFirstBytes`), reads RFC 4571 frames off it ({@link FrameReader}), routes it by its
  * first frame (a check, admitted by the shared `ConnTable.admitCheck`, then held to the TCP bounds), delivers
  * every later frame to its conn, pauses and resumes reading for flow control ({@link LinkFlow}), closes it
  * at a deadline ({@link FrameDeadlines}), and writes frames onto it. The decisions are the pure classes';
@@ -15,6 +16,7 @@ import { tcpLog as log, RateLimitedLog } from "../log.js";
 import type { DropReason } from "../muxed-connection.js";
 import { BINDING_REQUEST, isStunMessage, messageType, parseBindingRequest } from "../stun.js";
 import { TcpBudget } from "./budget.js";
+import { classifyFirstBytes } from "./classify.js";
 import { FrameDeadlines } from "./deadlines.js";
 import { type FrameAction, FrameReader, frame, MAX_FRAME_SIZE, type PushResult } from "./framing.js";
 import { createLink, type Link, type PauseCount, type TcpConnRecord } from "./link.js";
@@ -41,10 +43,14 @@ export interface LinkStats {
   pendingConnections: number;
   pausedConnections: number;
   accepted: number;
+  webConnections: number;
   rejected: number;
   rejectedByReason: Partial<Record<TcpRejectReason, number>>;
   writeDrops: number;
 }
+
+/** A connection's first bytes before any came. */
+const NO_BYTES = Buffer.alloc(0);
 
 export class TcpLinks {
   readonly #options: ResolvedTCPMuxOptions;
@@ -56,6 +62,7 @@ export class TcpLinks {
   readonly #rejectedByReason: Partial<Record<TcpRejectReason, number>> = {};
   readonly #dropLog = new RateLimitedLog(log);
   #accepted = 0;
+  #webConnections = 0;
   #rejected = 0;
   #writeDrops = 0;
   #closed = false;
@@ -74,13 +81,14 @@ export class TcpLinks {
       pendingConnections: this.#budget.pendingCount,
       pausedConnections: this.#pauses.paused,
       accepted: this.#accepted,
+      webConnections: this.#webConnections,
       rejected: this.#rejected,
       rejectedByReason: { ...this.#rejectedByReason },
       writeDrops: this.#writeDrops,
     };
   }
 
-  // ---- accepting and routing -----------------------------------------------------------------------
+  // ---- accepting, classifying and routing ----------------------------------------------------------
 
   /** A connection the server accepted: pending until its first frame, if the budget has room. */
   accept(socket: Socket): void {
@@ -110,9 +118,60 @@ export class TcpLinks {
       this.#options.firstFrameTimeoutMs,
     );
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.#afterRead(link, link.reader.push(chunk, link.onFrame)));
-    socket.on("error", (err) => log("connection from %s:%d: %s", address, link.port, err.message));
-    socket.on("close", () => this.#onClosed(link));
+    const onData = (chunk: Buffer): void => {
+      if (link.head === undefined) this.#afterRead(link, link.reader.push(chunk, link.onFrame));
+      else this.#classify(link, chunk);
+    };
+    const onError = (err: Error): void => log("connection from %s:%d: %s", address, link.port, err.message);
+    const onClose = (): void => this.#onClosed(link);
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+    if (this.#options.web === undefined) return;
+    link.head = NO_BYTES; // ICE-TCP or the web: its first bytes will tell
+    link.release = () => {
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+    };
+  }
+
+  /**
+   * More bytes of a connection that may be the web server's: decide as soon as they allow (see
+   * `classifyFirstBytes`), keeping at most the 9 bytes that don't yet.
+   */
+  #classify(link: Link, chunk: Buffer): void {
+    const bytes = link.head!.length === 0 ? chunk : Buffer.concat([link.head!, chunk]);
+    const kind = classifyFirstBytes(bytes, this.#options.maxFirstFrameSize);
+    if (kind === undefined) {
+      link.head = Buffer.from(bytes); // a few bytes of its own, not a view that pins the chunk
+      return;
+    }
+    link.head = undefined;
+    if (kind === "web") return this.#handOff(link, bytes);
+    this.#afterRead(link, link.reader.push(bytes, link.onFrame));
+  }
+
+  /**
+   * Give a connection that is not ICE-TCP to the web server as the server would have had it from a listen
+   * of its own: the mux's listeners and bookkeeping off (it no longer counts as pending, nor against its
+   * source), the bytes read pushed back, the stream neither flowing nor paused. Node's HTTP server hands
+   * an upgraded socket on the same way (`readableFlowing = null`, then `'upgrade'`): an HTTP server's
+   * `'data'` listener starts it flowing, and a TLS server's socket reads what is buffered, then the handle.
+   */
+  #handOff(link: Link, bytes: Buffer): void {
+    const socket = link.socket;
+    const web = this.#options.web!;
+    this.#settle(link);
+    link.release?.();
+    link.release = undefined;
+    this.#webConnections++;
+    // As the web server's own listen would have made it: an HTTP server lets a client half-close and still
+    // answers (the mux's connections close when the peer does).
+    socket.allowHalfOpen = (web as { allowHalfOpen?: boolean }).allowHalfOpen === true;
+    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+    socket.unshift(bytes);
+    web.emit("connection", socket);
   }
 
   /** What the reader did with the bytes it had: pause the socket, or time the frame in progress. */

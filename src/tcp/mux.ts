@@ -27,6 +27,12 @@
  * reads on once the backlog drains. A connection that breaks a rule is destroyed and counted in
  * `stats().rejectedByReason`.
  *
+ * Given a web server (`web`), the mux shares its port with it: a new connection's first bytes say whether
+ * it is ICE-TCP — an RFC 4571 frame length that fits a first frame, then a STUN header with the magic
+ * cookie (10 bytes at most, `classify.ts`) — or not, and one that is not goes to the web server untouched,
+ * the bytes already read pushed back (a TLS ClientHello, an HTTP request line). Until then it is pending,
+ * under the same bounds and deadline as any.
+ *
  * Layout: this file is the shell (the server, the public API, the conns' `ConnHost`, the sweep and the
  * lifecycle) over the transport-free `ConnTable`; `links.ts` does the socket side; the decisions are plain
  * code over an injected clock — `budget.ts` (who may connect, who is evicted, per-source counts),
@@ -64,8 +70,10 @@ export interface TCPMuxStats extends CounterStats {
   pausedConnections: number;
   /** Candidates waiting for `accept()`. */
   acceptQueue: number;
-  /** TCP connections accepted since start. */
+  /** TCP connections accepted since start (those handed to the web server included). */
   accepted: number;
+  /** TCP connections handed to the `web` server: their first bytes were not ICE-TCP. */
+  webConnections: number;
   /** TCP connections closed by the mux before or at their first frame. */
   rejected: number;
   /** `rejected`, by reason; reasons that never happened are absent. */
@@ -96,6 +104,9 @@ export interface TCPMuxEvents {
   /** The mux finished closing: every conn and TCP connection closed, the server (if owned) closed. */
   close: [];
 }
+
+/** Marks a web server on which a mux emitted `'listening'`, so that no other mux does it again. */
+const WEB_STARTED = Symbol("udpmux.webStarted");
 
 /** How often the mux expires unclaimed conns. */
 const SWEEP_INTERVAL_MS = 1000;
@@ -153,6 +164,9 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
       throw invalidArgValue("server", "a listening net.Server (on an IP address, not a pipe)", server);
     }
     this.#options = resolveTCPMuxOptions(options);
+    if (this.#options.web === server) {
+      throw invalidArgValue("web", "a server other than the one the mux takes connections from", server);
+    }
     this.#server = server;
     this.#ownsServer = this.#options.closeServer;
     this.#family = bound.family === "IPv6" ? "IPv6" : "IPv4";
@@ -183,6 +197,14 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     this.#server.on("connection", this.#onConnection);
     this.#sweepTimer = setInterval(this.#sweep, SWEEP_INTERVAL_MS);
     this.#sweepTimer.unref();
+    const web = this.#options.web as (Server & { [WEB_STARTED]?: true }) | undefined;
+    if (web !== undefined && web[WEB_STARTED] === undefined) {
+      // The web server is reachable from now on. Node's http.Server starts its headersTimeout and
+      // requestTimeout checks, and the connection tracking of closeAllConnections(), on 'listening'; it
+      // must happen once (a second would start a second interval), however many muxes share the server.
+      web[WEB_STARTED] = true;
+      web.emit("listening");
+    }
   }
 
   /**
@@ -232,6 +254,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
       pausedConnections: links.pausedConnections,
       acceptQueue: this.#conns.acceptQueueLength,
       accepted: links.accepted,
+      webConnections: links.webConnections,
       rejected: links.rejected,
       rejectedByReason: links.rejectedByReason,
       writeDrops: links.writeDrops,
@@ -341,7 +364,10 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     this.#links.close();
     for (const record of [...this.#conns.values()]) record.conn.closeDropping("conn-closed");
     if (this.#ownsServer && this.#server.listening) {
-      await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      // The server calls back once every connection it accepted has ended, those handed to the web server
+      // too: they are the web server's to close (keep-alive holds them for seconds). Its port is free now.
+      if (this.#options.web === undefined) await closed;
     }
     this.#server.off("error", this.#onServerError);
     this.#server.off("close", this.#onServerClose);

@@ -2,7 +2,8 @@
  * The TCP mux's options, their defaults and their validation. The README's table of TCP bounds is checked
  * against {@link TCP_DEFAULTS} by a test.
  */
-import { invalidArgValue } from "../errors.js";
+import { Server } from "node:net";
+import { invalidArgType, invalidArgValue } from "../errors.js";
 import { DEFAULTS, fillOptions } from "../options.js";
 import { MAX_FRAME_SIZE } from "./framing.js";
 
@@ -86,12 +87,34 @@ export interface TCPMuxOptions {
    * real-time data doesn't queue behind old data. 1 MiB is ~5 s of a 1.6 Mbit/s stream. @default 1048576
    */
   maxWriteBufferBytes?: number;
+  /**
+   * A web server to share the port with: an `http.Server`, `https.Server` (WebSocket upgrades included),
+   * `http2` secure server or any `net.Server` that does not listen itself. Each new connection is
+   * classified by its first bytes (at most 10): an RFC 4571 frame holding a STUN message is the mux's,
+   * anything else — a TLS ClientHello, an HTTP request line — is handed to `web` untouched, the bytes
+   * already read included (`web.emit("connection", socket)`), and is no longer the mux's (it leaves the
+   * pending bounds, counted in `stats().webConnections`). Until it is classified a connection is pending:
+   * `firstFrameTimeoutMs` closes one that hasn't said enough by then, and the pending bounds apply.
+   *
+   * The mux emits `'listening'` on `web` when it starts (Node's `http.Server` starts enforcing
+   * `headersTimeout` and `requestTimeout`, and tracks connections for `closeAllConnections()`, on that
+   * event), once per web server. The mux never closes `web` nor the connections it handed over: close
+   * them yourself (`web.close()`, `web.closeAllConnections()`).
+   * @default undefined (no web server: every connection must open with a check)
+   */
+  web?: Server;
 }
 
-export type ResolvedTCPMuxOptions = Required<TCPMuxOptions>;
+/** The options that have a default: every bound. */
+export type TCPMuxBounds = Required<Omit<TCPMuxOptions, "web">>;
+
+export type ResolvedTCPMuxOptions = TCPMuxBounds & {
+  /** The server that gets every connection that is not ICE-TCP, if any. */
+  readonly web: Server | undefined;
+};
 
 /** The defaults of every {@link TCPMuxOptions} bound, as documented in the README. */
-export const TCP_DEFAULTS: Readonly<ResolvedTCPMuxOptions> = Object.freeze({
+export const TCP_DEFAULTS: Readonly<TCPMuxBounds> = Object.freeze({
   closeServer: true,
   maxQueuedPackets: DEFAULTS.maxQueuedPackets,
   acceptQueueSize: DEFAULTS.acceptQueueSize,
@@ -127,7 +150,10 @@ const INTEGER_OPTIONS = [
 ] as const;
 
 /** The options without a default, if any: with {@link TCP_DEFAULTS}'s keys, every option's name. */
-const NO_DEFAULT = {} satisfies Record<Exclude<keyof TCPMuxOptions, keyof typeof TCP_DEFAULTS>, true>;
+const NO_DEFAULT = { web: true } satisfies Record<
+  Exclude<keyof TCPMuxOptions, keyof typeof TCP_DEFAULTS>,
+  true
+>;
 
 /**
  * The option names `new TCPMux(server, options)` takes, derived from {@link TCP_DEFAULTS} (and the options
@@ -146,7 +172,7 @@ export function resolveTCPMuxOptions(
   options: TCPMuxOptions | undefined,
   extraNames: readonly string[] = [],
 ): ResolvedTCPMuxOptions {
-  const out = fillOptions<ResolvedTCPMuxOptions, keyof ResolvedTCPMuxOptions>(
+  const out = fillOptions<TCPMuxBounds, keyof TCPMuxBounds>(
     options,
     TCP_DEFAULTS,
     ["closeServer"],
@@ -160,5 +186,17 @@ export function resolveTCPMuxOptions(
       out.maxFirstFrameSize,
     );
   }
-  return out;
+  return { ...out, web: validateWebServer(options?.web) };
+}
+
+/** `web`: absent, or a `net.Server` (any kind: `http`, `https`, `http2`, `tls`) that doesn't listen itself. */
+function validateWebServer(web: unknown): Server | undefined {
+  if (web === undefined) return undefined;
+  if (!(web instanceof Server)) {
+    throw invalidArgType("web", "a net.Server (an http.Server, https.Server, …)", web);
+  }
+  if (web.listening) {
+    throw invalidArgValue("web", "a server that does not listen (the mux's server listens for both)", web);
+  }
+  return web;
 }

@@ -5,9 +5,6 @@
  * of them). The control: plain werift with `iceUseTcp` (a listener per peer connection), whose success rate
  * is recorded, not asserted — it documents werift's own ICE-TCP failure rate (see `src/werift/internals.ts`).
  */
-import { execFileSync } from "node:child_process";
-import dgram from "node:dgram";
-import { once } from "node:events";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TCPMux, UDPMux } from "../../src/index.js";
@@ -16,8 +13,9 @@ import { launchChromium, newLoggedPage } from "./harness/chromium.js";
 import { type EchoServer, startEchoServer } from "./harness/echo-server.js";
 import { explainFailure, within } from "./harness/failure.js";
 import { fixturePage } from "./harness/fixtures.js";
-import { assertLoopbackOnlyNamespace } from "./harness/network-guard.js";
 import { describeServer, startPlainServer } from "./harness/servers.js";
+import { type PeerResult, passiveTcpPorts, type TcpEchoPage } from "./harness/tcp-echo.js";
+import { dropAllUdp, type UdpDrop } from "./harness/udp-drop.js";
 
 /** Peer connections per run (at least 5); `UDPMUX_TCP_INTEROP_PEERS` raises it to measure under more load. */
 const PEERS = Math.max(5, Number(process.env.UDPMUX_TCP_INTEROP_PEERS ?? 6) || 6);
@@ -27,66 +25,6 @@ const PEER_TIMEOUT_MS = 20_000;
 const NFT_TABLE = "udpmux_tcp_test";
 
 const page = fixturePage("tcp-echo-page.html");
-
-interface PeerResult {
-  index: number;
-  id?: string;
-  opened: boolean;
-  verified: number;
-  error?: string;
-  selected?: { protocol: string; local: string; remote: string };
-}
-
-interface TcpEchoPage {
-  runTcpEcho(options: {
-    peers: number;
-    messages: number;
-    size: number;
-    timeoutMs: number;
-  }): Promise<PeerResult[]>;
-  interopReport(): string[];
-  closeAll(): void;
-}
-
-/**
- * Refuse to touch the firewall anywhere but a private, loopback-only namespace: no interface but `lo`
- * (no override, unlike the other suites: a UDP drop rule on a real host would cut it off).
- */
-function assertPrivateLoopbackNamespace(): void {
-  assertLoopbackOnlyNamespace();
-  const links = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" })
-    .split("\n")
-    .filter((line) => line.trim() !== "")
-    .map((line) => line.split(":")[1]!.trim());
-  if (links.length !== 1 || links[0] !== "lo") {
-    throw new Error(
-      `tcp.interop.ts adds an nftables rule dropping all UDP: it runs only in a private network namespace with ` +
-        `nothing but lo, found links ${links.join(", ")}. Run: unshare -n sh -c 'ip link set lo up && exec npx vitest ` +
-        "run --config vitest.interop.config.ts test/interop/tcp.interop.ts'",
-    );
-  }
-}
-
-function nft(...args: string[]): string {
-  return execFileSync("nft", args, { encoding: "utf8" });
-}
-
-/** Packets the drop rule has counted. */
-function droppedUdpPackets(): number {
-  const match = /counter packets (\d+)/.exec(nft("list", "table", "inet", NFT_TABLE));
-  if (match === null) throw new Error(`no counter in table ${NFT_TABLE}`);
-  return Number(match[1]);
-}
-
-/** `port`s of the `tcptype passive` candidates of `sdp`. */
-function passiveTcpPorts(sdp: string): number[] {
-  return sdp
-    .split(/\r?\n/)
-    .filter(
-      (line) => line.startsWith("a=candidate:") && / tcp /i.test(line) && line.includes("tcptype passive"),
-    )
-    .map((line) => Number(line.split(" ")[5]));
-}
 
 /** A werift echo server whose peer connections share one UDPMux and one TCPMux. */
 async function startTcpMuxServer(): Promise<EchoServer & { tcp: TCPMux; tcpPort: number }> {
@@ -115,28 +53,14 @@ describe("Chromium over ICE-TCP, every UDP datagram dropped", () => {
   let tab: Page | undefined;
   let server: EchoServer | undefined;
   let browserConsole: string[] = [];
-  let ruleInstalled = false;
+  let udp: UdpDrop | undefined;
 
   beforeAll(async () => {
-    assertPrivateLoopbackNamespace();
-    nft("add", "table", "inet", NFT_TABLE);
-    ruleInstalled = true;
-    nft("add", "chain", "inet", NFT_TABLE, "input", "{ type filter hook input priority 0; policy accept; }");
-    nft("add", "rule", "inet", NFT_TABLE, "input", "meta", "l4proto", "udp", "counter", "drop");
-    // The rule works: a datagram on loopback is counted (and so never delivered).
-    const socket = dgram.createSocket("udp4");
-    socket.bind(0, "127.0.0.1");
-    await once(socket, "listening");
-    const before = droppedUdpPackets();
-    await new Promise<void>((resolve, reject) =>
-      socket.send("probe", socket.address().port, "127.0.0.1", (err) => (err ? reject(err) : resolve())),
-    );
-    socket.close();
-    expect(droppedUdpPackets()).toBe(before + 1);
+    udp = await dropAllUdp("tcp.interop.ts", NFT_TABLE);
   });
 
   afterAll(() => {
-    if (ruleInstalled) nft("delete", "table", "inet", NFT_TABLE);
+    udp?.remove();
   });
 
   afterEach(async () => {
@@ -170,7 +94,7 @@ describe("Chromium over ICE-TCP, every UDP datagram dropped", () => {
     const muxServer = await startTcpMuxServer();
     server = muxServer;
     await explainFailure(async () => {
-      const udpDropsBefore = droppedUdpPackets();
+      const udpDropsBefore = udp!.dropped();
       const results = await run(muxServer.url);
       console.log(
         `[tcp interop] udpmux + TCPMux: ${results.filter((r) => r.verified === MESSAGES).length}/${PEERS} ` +
@@ -186,7 +110,7 @@ describe("Chromium over ICE-TCP, every UDP datagram dropped", () => {
       expect(muxServer.answers).toHaveLength(PEERS);
       for (const answer of muxServer.answers) expect(passiveTcpPorts(answer)).toEqual([muxServer.tcpPort]);
       // UDP was tried (and dropped): only TCP could have carried the echoes.
-      expect(droppedUdpPackets()).toBeGreaterThan(udpDropsBefore);
+      expect(udp!.dropped()).toBeGreaterThan(udpDropsBefore);
       expect(muxServer.tcp.stats().tcpConnections).toBeGreaterThanOrEqual(PEERS);
     }, explain);
   });

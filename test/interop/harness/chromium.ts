@@ -26,8 +26,8 @@ export const CHROMIUM_ARGS = [
   "--use-fake-device-for-media-stream",
 ];
 
-/** Launches Chromium, or throws (never skips) when it is not installed. */
-export async function launchChromium(): Promise<Browser> {
+/** Launches Chromium (with `extraArgs` after the usual ones), or throws (never skips) when it is not installed. */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM_PATH}: install it (apt-get update && apt-get install -y chromium) ` +
@@ -36,7 +36,7 @@ export async function launchChromium(): Promise<Browser> {
   }
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     headless: true,
     timeout: 30_000,
   });

@@ -22,10 +22,33 @@ export interface EchoServerOptions {
   peerConfig?: Partial<PeerConfig>;
   /** GET routes, e.g. the test page. */
   files?: Record<string, StaticFile>;
+  /** Where signaling (and `files`) is served; default: a new `http.Server` on 127.0.0.1, an ephemeral port. */
+  serve?: (listener: http.RequestListener) => Promise<SignalingServer>;
+}
+
+/** Serves the echo server's requests, from `url`, until `close()`. */
+export interface SignalingServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** The default {@link EchoServerOptions.serve}: plain HTTP on 127.0.0.1. */
+async function serveHttp(listener: http.RequestListener): Promise<SignalingServer> {
+  const server = http.createServer(listener);
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 export interface EchoServer {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (or what `serve` said) */
   readonly url: string;
   readonly peers: Map<string, RTCPeerConnection>;
   /** Every answer SDP the server sent, in order (restarts included). */
@@ -119,7 +142,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     return { id, sdp };
   };
 
-  const server = http.createServer((req, res) => {
+  const listener: http.RequestListener = (req, res) => {
     const file = req.method === "GET" ? options.files?.[(req.url ?? "/").split("?")[0]!] : undefined;
     if (file !== undefined) {
       res.writeHead(200, { "content-type": file.contentType, "cache-control": "no-store" });
@@ -149,13 +172,11 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
         },
       );
     });
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
+  };
+  const signaling = await (options.serve ?? serveHttp)(listener);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: signaling.url,
     peers,
     answers,
     logs,
@@ -175,8 +196,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       return lines.join("\n  ");
     },
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await signaling.close();
       await Promise.all([...peers.values()].map((pc) => pc.close()));
       peers.clear();
     },
