@@ -136,6 +136,13 @@ export const METRICS = [
     help: "TCP connections accepted",
   },
   {
+    name: "udpmux_tcp_web_connections_total",
+    type: "counter",
+    field: "webConnections",
+    transports: ["tcp"],
+    help: "TCP connections handed to the web server sharing the port (TCPMux option web)",
+  },
+  {
     name: "udpmux_tcp_rejected_total",
     type: "counter",
     byReason: "rejectedByReason",

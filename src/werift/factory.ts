@@ -6,10 +6,11 @@
  */
 import { invalidArgType, MuxClosedError } from "../errors.js";
 import type { UDPMux } from "../mux.js";
+import { validateOptionNames } from "../validate.js";
 import { attachUDPMux } from "./attach.js";
 import { BundlePolicyError } from "./errors.js";
 import { weriftLog as log } from "./log.js";
-import { type AttachUDPMuxOptions, resolveAttachOptions } from "./options.js";
+import { ATTACH_OPTION_NAMES, type AttachUDPMuxOptions, resolveAttachOptions } from "./options.js";
 
 /** The bundle policy the factory gives a peer connection unless the config names one (then it must be it). */
 const BUNDLE_POLICY = "max-bundle";
@@ -88,6 +89,8 @@ export function createPeerConnectionFactory<C extends PeerConnectionClass>(
   if (options !== undefined && (options === null || typeof options !== "object")) {
     throw invalidArgType("options", "an object", options);
   }
+  // Every name the factory takes, so a misspelling is told the closest of all of them.
+  if (options !== undefined) validateOptionNames(options, [...ATTACH_OPTION_NAMES, "closeOnFailure"]);
   const { closeOnFailure = true, ...rest } = options ?? {};
   if (typeof closeOnFailure !== "boolean") {
     throw invalidArgType("options.closeOnFailure", "a boolean", closeOnFailure);

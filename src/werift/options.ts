@@ -75,7 +75,7 @@ const ATTACH_OPTIONS = {
   peerCheckTimeoutMs: true,
   tcpMux: true,
 } satisfies Record<keyof AttachUDPMuxOptions, true>;
-const ATTACH_OPTION_NAMES: readonly string[] = Object.keys(ATTACH_OPTIONS);
+export const ATTACH_OPTION_NAMES: readonly string[] = Object.keys(ATTACH_OPTIONS);
 
 /** Options checked and filled in, per family. */
 export interface ResolvedAttachOptions {

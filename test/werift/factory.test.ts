@@ -191,6 +191,18 @@ describe("createPeerConnectionFactory: arguments", () => {
     );
   });
 
+  it("a misspelled factory option is told the factory's own option name", async () => {
+    const mux = await bindMux();
+    expect(() =>
+      createPeerConnectionFactory(RTCPeerConnection, mux, { closeOnFailur: false } as never),
+    ).toThrow(
+      expect.objectContaining({
+        code: "ERR_INVALID_ARG_VALUE",
+        message: expect.stringContaining("did you mean `closeOnFailure`?"),
+      }),
+    );
+  });
+
   it("a closed mux: refused when the factory is made, and by a factory before it makes a peer connection", async () => {
     const mux = await bindMux();
     let made = 0;
