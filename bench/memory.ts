@@ -5,17 +5,14 @@
  * - bytes of heap per idle conn, at 10,000 conns, each with one associated address (associated by
  *   `writeTo`, as an agent's first check does);
  * - bytes allocated per datagram on the associated-address path (push mode), mux and bare socket, plus a
- *   control handler that allocates a known 16-byte object, to show the method sees allocations;
- * - bytes of heap per connected werift (0.25) RTCPeerConnection pair — a server pc attached to one mux, or
- *   on its own socket, and a plain client pc, data channel open — so that the difference is what attaching
- *   costs a pc. Heap without code space, once closed pcs' leftovers are gone; after a warm-up round of
- *   each mode, 4 rounds alternating which mode goes first; means.
+ *   control handler that allocates a known 16-byte object, to show the method sees allocations.
+ *
+ * The section's third row, heap per attached werift pc, is `memory-pc.ts`: a fresh process per sample,
+ * udpmux from the built dist/.
  */
 import type { Socket } from "node:dgram";
-import { getHeapSpaceStatistics } from "node:v8";
 import { UDPMux } from "../src/index.js";
 import { bindingRequest, LOOPBACK, MEDIA_BYTES, mediaDatagram, rinfo, ufrag } from "./lib/fixtures.js";
-import { connectedPcPair, type PcPair } from "./lib/pc.js";
 import { bindLoopback, bindMuxSocket, closeSocket } from "./lib/socket.js";
 import { median } from "./lib/stats.js";
 
@@ -25,8 +22,6 @@ export interface MemoryResult {
   conns: number;
   heapBytesPerConn: number;
   allocBytesPerDatagram: { mux: number; bare: number; control: number };
-  /** Heap per connected pc pair (server pc + plain client pc); `mux` has the server pc attached. */
-  heapBytesPerPcPair: { pairs: number; mux: number; own: number };
 }
 
 function heapAfterGc(): number {
@@ -115,83 +110,13 @@ async function allocation(): Promise<MemoryResult["allocBytesPerDatagram"]> {
   return result;
 }
 
-/** Heap used without V8's code space: compiled code grows as the JIT warms up, whatever the pcs hold. */
-function dataHeapAfterGc(): number {
-  const used = heapAfterGc();
-  const code = getHeapSpaceStatistics().find((s) => s.space_name === "code_space")?.space_used_size ?? 0;
-  return used - code;
-}
-
-/**
- * Heap once what is still collectable has gone: a closed werift pc stays reachable from its own timers for
- * a moment, so a reading right after closing the previous round would count its leftovers against this one.
- */
-async function settledHeap(): Promise<number> {
-  // Settled: three readings 200 ms apart within 16 KiB (werift's timers release closed pcs over a while).
-  const readings = [dataHeapAfterGc()];
-  for (let i = 0; i < 50; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    readings.push(dataHeapAfterGc());
-    const last = readings.slice(-3);
-    if (last.length === 3 && Math.max(...last) - Math.min(...last) < 16 * 1024) return last[2]!;
-  }
-  return readings.at(-1)!;
-}
-
-/** Rounds of the pc measurement: even (see `pcHeap`). */
-const PC_ROUNDS = 4;
-
-function mean(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-/** Heap held by `pairs` connected pc pairs, per pair; everything closed again before it returns. */
-async function heapPerPcPair(pairs: number, attached: boolean): Promise<number> {
-  const mux = attached ? await UDPMux.bind({ address: LOOPBACK }) : undefined;
-  const before = await settledHeap();
-  const list: PcPair[] = [];
-  try {
-    // a few at a time: many handshakes at once on 2 cores time out werift's DTLS
-    for (let k = 0; k < pairs; k += 10) {
-      const n = Math.min(10, pairs - k);
-      list.push(...(await Promise.all(Array.from({ length: n }, () => connectedPcPair(mux)))));
-    }
-    const after = await settledHeap(); // the handshakes' leftovers gone too
-    if (mux !== undefined && mux.stats().connections !== pairs) throw new Error("a pc is not on the mux");
-    return (after - before) / pairs;
-  } finally {
-    await Promise.allSettled(list.flatMap((p) => [p.server.close(), p.client.close()]));
-    await mux?.close();
-  }
-}
-
-async function pcHeap(pairs: number): Promise<MemoryResult["heapBytesPerPcPair"]> {
-  await heapPerPcPair(Math.min(pairs, 10), false); // warm-up: compile both paths first
-  await heapPerPcPair(Math.min(pairs, 10), true);
-  // Whatever the process accumulates from one measurement to the next would favour the mode measured
-  // first: an even number of rounds, each mode first in half of them, and means.
-  const runs = { mux: [] as number[], own: [] as number[] };
-  for (let round = 0; round < PC_ROUNDS; round++) {
-    for (const attached of round % 2 === 0 ? [false, true] : [true, false]) {
-      const bytes = await heapPerPcPair(pairs, attached);
-      runs[attached ? "mux" : "own"].push(bytes);
-      process.stderr.write(
-        `[memory] pc pairs, round ${round}, ${attached ? "mux" : "own"}: ${Math.round(bytes)} B\n`,
-      );
-    }
-  }
-  return { pairs, mux: mean(runs.mux), own: mean(runs.own) };
-}
-
 async function main(): Promise<void> {
   if (gc === undefined) throw new Error("run with --expose-gc");
   const conns = Number(process.argv[2] ?? 10_000);
-  const pcPairs = Number(process.argv[3] ?? 50);
   const result: MemoryResult = {
     conns,
     heapBytesPerConn: await heapPerConn(conns),
     allocBytesPerDatagram: await allocation(),
-    heapBytesPerPcPair: await pcHeap(pcPairs),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

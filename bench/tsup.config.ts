@@ -10,6 +10,7 @@ export default defineConfig({
     run: "bench/run.ts",
     sender: "bench/sender.ts",
     memory: "bench/memory.ts",
+    "memory-pc": "bench/memory-pc.ts",
     e2e: "bench/e2e.ts",
     "load-server": "bench/load-server.ts",
     "load-clients": "bench/load-clients.ts",

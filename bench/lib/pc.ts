@@ -2,10 +2,11 @@
  * werift RTCPeerConnection pairs for the benchmarks: a server pc (attached to a mux, or on its own
  * sockets) and a plain client pc, connected with a data channel over 127.0.0.1. STUN is off on every pc
  * (werift would default to its public STUN server; `loopbackPeerConnection` never lets it).
+ *
+ * The caller passes the attach step, so a bench can attach with the built `dist/` (as users run it)
+ * instead of src/.
  */
 import { RTCPeerConnection } from "werift";
-import type { UDPMux } from "../../src/index.js";
-import { attachUDPMux } from "../../src/werift/index.js";
 import { gathered, loopbackPeerConnection } from "./werift.js";
 
 function opened(channel: {
@@ -21,12 +22,16 @@ export interface PcPair {
   client: RTCPeerConnection;
 }
 
-/** A server pc (on `mux` when given) and a plain client, data channel open both ways. */
-export async function connectedPcPair(mux: UDPMux | undefined): Promise<PcPair> {
-  const server =
-    mux === undefined
-      ? loopbackPeerConnection()
-      : attachUDPMux(new RTCPeerConnection({ bundlePolicy: "max-bundle" }), mux);
+/** A server pc (attached by `attach` when given, else on its own socket) and a plain client, data channel open both ways. */
+export async function connectedPcPair(
+  attach: ((pc: RTCPeerConnection) => void) | undefined,
+): Promise<PcPair> {
+  let server: RTCPeerConnection;
+  if (attach === undefined) server = loopbackPeerConnection();
+  else {
+    server = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+    attach(server);
+  }
   const client = loopbackPeerConnection();
   const channel = client.createDataChannel("bench");
   const remote = new Promise<Parameters<Parameters<typeof server.onDataChannel.subscribe>[0]>[0]>((resolve) =>
