@@ -28,16 +28,15 @@
  */
 
 import type { Socket } from "node:dgram";
-import { EventEmitter } from "node:events";
 import type { AddressInfo } from "node:net";
 import type { Family, RemoteInfo } from "./address.js";
 import { canonicalRemote, sourceKey } from "./address.js";
+import { ConnTableMux } from "./conn-table-mux.js";
 import { CoarseClock } from "./core/clock.js";
 import type { Candidate } from "./core/conn-table.js";
 import { type CounterStats, Counters } from "./core/counters.js";
-import { invalidArgType, invalidArgValue, MuxClosedError } from "./errors.js";
+import { MuxClosedError } from "./errors.js";
 import type { IceMux } from "./ice-mux.js";
-import type { MuxedConnection } from "./muxed-connection.js";
 import type { UDPMuxOptions } from "./options.js";
 import { resolveOptions } from "./options.js";
 import { checkCallerRecvBuffer } from "./recv-buffer.js";
@@ -56,9 +55,8 @@ import { UdpConns } from "./udp/conns.js";
 import { type Ingress, type IngressPath, type IngressSend, kIngress, openIngress } from "./udp/ingress.js";
 import { link, type UdpConnRecord } from "./udp/record.js";
 import { socketAddressing } from "./udp/send.js";
-import { MuxSocket } from "./udp/socket.js";
+import { boundAddress, MuxSocket } from "./udp/socket.js";
 import { dropReason, Unrouted } from "./udp/unrouted.js";
-import { iterateUntil } from "./waiters.js";
 import { XorMappedAddressClient } from "./xor-mapped.js";
 
 export type { Candidate } from "./core/conn-table.js";
@@ -107,7 +105,7 @@ export interface UDPMuxEvents {
   close: [];
 }
 
-export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncIterable<Candidate> {
+export class UDPMux extends ConnTableMux<UDPMuxEvents> implements IceMux, AsyncIterable<Candidate> {
   readonly #socket: Socket;
   readonly #ownsSocket: boolean;
   readonly #socketFamily: Family;
@@ -151,15 +149,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
    */
   constructor(socket: Socket, options?: UDPMuxOptions) {
     super();
-    if (socket === null || typeof socket !== "object" || typeof socket.send !== "function") {
-      throw invalidArgType("socket", "a dgram.Socket", socket);
-    }
-    let bound: AddressInfo;
-    try {
-      bound = socket.address();
-    } catch {
-      throw invalidArgValue("socket", "a bound dgram.Socket", socket);
-    }
+    const bound = boundAddress(socket); // a TypeError unless a bound dgram.Socket
     const o = resolveOptions(options);
     this.#ownsSocket = o.closeSocket;
     this.#socket = socket;
@@ -182,8 +172,18 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
     if (!UDPMux.#sized.has(socket)) checkCallerRecvBuffer(socket);
   }
 
-  get closed(): boolean {
+  override get closed(): boolean {
     return this.#closed;
+  }
+
+  /** @internal */
+  protected override get connTable(): UdpConns["table"] {
+    return this.#conns;
+  }
+
+  /** @internal */
+  protected override get defaultFamily(): Family {
+    return this.#socketFamily;
   }
 
   /** Begin reading datagrams. Idempotent. */
@@ -202,42 +202,7 @@ export class UDPMux extends EventEmitter<UDPMuxEvents> implements IceMux, AsyncI
    */
   getListenAddresses(): AddressInfo[] {
     if (this.#closed) throw new MuxClosedError();
-    let bound: AddressInfo;
-    try {
-      bound = this.#socket.address();
-    } catch (cause) {
-      // closed under the mux, before its 'close' event (the next tick) closes the mux
-      throw new MuxClosedError({ cause });
-    }
-    const { address, family, port } = bound;
-    return [{ address, family, port }];
-  }
-
-  /**
-   * The conn for `localUfrag` and the IP family of `addr` (default: the socket's family), created if
-   * missing. `addr` only picks the family: it is not associated with the conn. Throws `ERR_CONNECTION_LIMIT`
-   * when creating it would exceed `maxConnections`.
-   */
-  getConn(localUfrag: string, addr?: { address: string }, options?: { password?: string }): MuxedConnection {
-    return this.#conns.getConn(localUfrag, addr, options, this.#socketFamily, this.#closed);
-  }
-
-  /** The next candidate: a conn created by a first check for an unknown ufrag. */
-  accept(options?: { signal?: AbortSignal }): Promise<Candidate> {
-    return this.#conns.acceptChecked(options, this.#closed);
-  }
-
-  /** Candidates as they come; ends when the mux closes. */
-  [Symbol.asyncIterator](): AsyncIterableIterator<Candidate> {
-    return iterateUntil(
-      (signal) => this.accept({ signal }),
-      (err) => err instanceof MuxClosedError,
-    );
-  }
-
-  /** Close and forget the conns of `localUfrag` (both families): addresses, transactions, waiting candidate. */
-  removeConnByUfrag(localUfrag: string): void {
-    this.#conns.removeByUfrag(localUfrag);
+    return [this.#socketState.address()]; // ERR_MUX_CLOSED too if the socket closed under the mux
   }
 
   /**

@@ -149,21 +149,6 @@ export const UDP_OPTION_NAMES: readonly string[] = Object.freeze([
 /** Every option, filled in (`onUnrouted` has no default: absent means "drop"). */
 export type ResolvedOptions = Required<Omit<UDPMuxOptions, "onUnrouted">> & Pick<UDPMuxOptions, "onUnrouted">;
 
-const INTEGER_OPTIONS = [
-  "maxQueuedPackets",
-  "acceptQueueSize",
-  "maxAddressesPerUfrag",
-  "maxConnections",
-  "acceptTimeoutMs",
-  "addressIdleMs",
-  "transactionTimeoutMs",
-  "maxTransactionsPerConn",
-  "xorMappedAddressTtlMs",
-  "kernelDropsIntervalMs",
-  "maxStunResponsesPerSecond",
-  "maxStunResponsesPerSecondPerSource",
-] as const;
-
 /**
  * Fill in defaults; throw a `TypeError` naming the first bad option, or an unknown one. `extraNames`: the
  * names the caller takes besides the mux's (`UDPMux.bind`'s `port`, `address`, …).
@@ -173,13 +158,7 @@ export function resolveOptions(
   extraNames: readonly string[] = [],
 ): ResolvedOptions {
   const names = extraNames.length === 0 ? UDP_OPTION_NAMES : [...UDP_OPTION_NAMES, ...extraNames];
-  const out: ResolvedOptions = fillOptions(
-    options,
-    DEFAULTS,
-    ["closeSocket", "serveStun"],
-    INTEGER_OPTIONS,
-    names,
-  );
+  const out: ResolvedOptions = fillOptions(options, DEFAULTS, names);
   const onUnrouted = options?.onUnrouted;
   if (onUnrouted !== undefined) {
     if (typeof onUnrouted !== "function") throw invalidArgType("onUnrouted", "a function", onUnrouted);
@@ -190,34 +169,34 @@ export function resolveOptions(
 
 /**
  * `defaults` with the options a caller set (either mux's): every key must be one of `names`
- * ({@link validateOptionNames}), `booleans` must be booleans, `integers` positive safe integers, and those
- * named `…Ms` durations a timer can hold ({@link validateTimeout}: 1 to 2³¹−1). Throws a `TypeError`, or a
- * `RangeError` for a duration out of range, naming the first bad option.
+ * ({@link validateOptionNames}), and each option is checked by the kind of its default — a boolean default
+ * takes a boolean, a number default a positive safe integer, or, for a name ending in `Ms`, a duration a
+ * timer can hold ({@link validateTimeout}: 1 to 2³¹−1). Booleans are checked first, then numbers, each in
+ * `defaults`' key order. Throws a `TypeError`, or a `RangeError` for a duration out of range, naming the
+ * first bad option. Options without a default are the caller's to check.
  */
-export function fillOptions<T extends object, K extends keyof T>(
+export function fillOptions<T extends object>(
   options: Partial<T> | undefined,
   defaults: Readonly<T>,
-  booleans: readonly K[],
-  integers: readonly K[],
   names: readonly string[],
 ): T {
   const out = { ...defaults } as T;
   if (options === undefined) return out;
   validateObject(options, "options");
   validateOptionNames(options, names);
-  for (const name of booleans) {
-    const value = options[name];
-    if (value === undefined) continue;
-    if (typeof value !== "boolean") throw invalidArgType(String(name), "a boolean", value);
-    out[name] = value as T[K];
+  const keys = Object.keys(defaults) as (keyof T & string)[];
+  for (const key of keys) {
+    const value = options[key];
+    if (value === undefined || typeof defaults[key] !== "boolean") continue;
+    if (typeof value !== "boolean") throw invalidArgType(key, "a boolean", value);
+    out[key] = value as T[keyof T & string];
   }
-  for (const name of integers) {
-    const value = options[name];
-    if (value === undefined) continue;
-    const key = String(name);
-    out[name] = (
+  for (const key of keys) {
+    const value = options[key];
+    if (value === undefined || typeof defaults[key] !== "number") continue;
+    out[key] = (
       key.endsWith("Ms") ? validateTimeout(value, key) : validatePositiveInteger(value, key)
-    ) as T[K];
+    ) as T[keyof T & string];
   }
   return out;
 }

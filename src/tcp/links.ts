@@ -3,8 +3,8 @@
  * a connection ({@link TcpBudget}), hands it to the web server if its first bytes are not ICE-TCP (with a
  * `web` server: `classifyFirstBytes`), reads RFC 4571 frames off it ({@link FrameReader}), routes it by its
  * first frame (a check, admitted by the shared `ConnTable.admitCheck`, then held to the TCP bounds), delivers
- * every later frame to its conn, pauses and resumes reading for flow control ({@link LinkFlow}), closes it
- * at a deadline ({@link FrameDeadlines}), and writes frames onto it. The decisions are the pure classes';
+ * every later frame to its conn, pauses and resumes reading for flow control ({@link TcpFlowControl}), closes
+ * it at a deadline ({@link FrameDeadlines}), and writes frames onto it. The decisions are the pure classes';
  * what is here reads, calls them and does what they say to the socket.
  */
 import type { Socket } from "node:net";
@@ -18,9 +18,11 @@ import { BINDING_REQUEST, isStunMessage, messageType, parseBindingRequest } from
 import { TcpBudget } from "./budget.js";
 import { classifyFirstBytes } from "./classify.js";
 import { FrameDeadlines } from "./deadlines.js";
+import { TcpFlowControl } from "./flow-control.js";
 import { type FrameAction, FrameReader, frame, MAX_FRAME_SIZE, type PushResult } from "./framing.js";
 import { createLink, type Link, type PauseCount, type TcpConnRecord } from "./link.js";
 import type { ResolvedTCPMuxOptions } from "./options.js";
+import { handOff } from "./web.js";
 
 /** Why a TCP connection was closed before (or at) its first frame, as counted in `stats().rejectedByReason`. */
 export type TcpRejectReason =
@@ -66,6 +68,8 @@ export class TcpLinks {
   #rejected = 0;
   #writeDrops = 0;
   #closed = false;
+  /** Pausing and resuming reads (`flow-control.ts`); the mux's conns call it through their `ConnHost`. */
+  readonly flow: TcpFlowControl;
 
   constructor(options: ResolvedTCPMuxOptions, conns: ConnTable<TcpConnRecord>, counters: Counters) {
     this.#options = options;
@@ -73,6 +77,7 @@ export class TcpLinks {
     this.#counters = counters;
     this.#budget = new TcpBudget(options);
     this.#deadlines = new FrameDeadlines(options.frameTimeoutMs);
+    this.flow = new TcpFlowControl(options, this.#deadlines, (link, result) => this.#afterRead(link, result));
   }
 
   stats(): LinkStats {
@@ -153,25 +158,15 @@ export class TcpLinks {
   }
 
   /**
-   * Give a connection that is not ICE-TCP to the web server as the server would have had it from a listen
-   * of its own: the mux's listeners and bookkeeping off (it no longer counts as pending, nor against its
-   * source), the bytes read pushed back, the stream neither flowing nor paused. Node's HTTP server hands
-   * an upgraded socket on the same way (`readableFlowing = null`, then `'upgrade'`): an HTTP server's
-   * `'data'` listener starts it flowing, and a TLS server's socket reads what is buffered, then the handle.
+   * Give a connection that is not ICE-TCP to the web server (`web.ts`): the mux's listeners and bookkeeping
+   * off first (it no longer counts as pending, nor against its source).
    */
   #handOff(link: Link, bytes: Buffer): void {
-    const socket = link.socket;
-    const web = this.#options.web!;
     this.#settle(link);
     link.release?.();
     link.release = undefined;
     this.#webConnections++;
-    // As the web server's own listen would have made it: an HTTP server lets a client half-close and still
-    // answers (the mux's connections close when the peer does).
-    socket.allowHalfOpen = (web as { allowHalfOpen?: boolean }).allowHalfOpen === true;
-    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
-    socket.unshift(bytes);
-    web.emit("connection", socket);
+    handOff(this.#options.web!, link.socket, bytes);
   }
 
   /** What the reader did with the bytes it had: pause the socket, or time the frame in progress. */
@@ -207,7 +202,7 @@ export class TcpLinks {
       port: link.port,
       size: data.length,
     });
-    return this.#backpressure(link, record);
+    return this.flow.backpressure(link, record);
   };
 
   /**
@@ -238,7 +233,7 @@ export class TcpLinks {
       size: data.length,
     });
     if (candidate !== undefined) this.#conns.offer(record, candidate);
-    return this.#backpressure(link, record);
+    return this.flow.backpressure(link, record);
   }
 
   /** Give a pending connection to `record`. */
@@ -294,60 +289,6 @@ export class TcpLinks {
     if (record.links.get(link.address, link.port) === link) record.links.delete(link.address, link.port);
     this.#budget.removeRouted(link.source, link.verified);
     link.record = undefined;
-  }
-
-  // ---- flow control --------------------------------------------------------------------------------
-
-  /**
-   * After a delivery: pause reading `link` if its consumer asked to (`pauseFrom`, during the delivery) or
-   * its conn's queue reached a bound; the reader keeps the rest of the chunk for later.
-   */
-  #backpressure(link: Link, record: TcpConnRecord): FrameAction {
-    if (link.flow.consumerPaused) return "pause";
-    const conn = record.conn;
-    if (
-      conn.queuedBytes < this.#options.maxQueuedBytes &&
-      conn.queuedPackets < this.#options.maxQueuedPackets
-    ) {
-      return undefined;
-    }
-    link.flow.queueFull(record);
-    return "pause";
-  }
-
-  /** The consumer of `record` (the werift adapter) can't take more from `address:port` now, or can again. */
-  setPaused(record: TcpConnRecord, address: string, port: number, paused: boolean): void {
-    const link = record.links.get(address, port);
-    if (link === undefined) return;
-    if (!paused) {
-      if (link.flow.consumerResume()) this.#scheduleResume(link);
-    } else if (link.flow.consumerPause()) {
-      // Inside the read loop `#backpressure` pauses the reader; outside it, stop the socket now.
-      link.socket.pause();
-      this.#deadlines.pause(link);
-    }
-  }
-
-  /** `record`'s reader took a packet: resume its paused links once the queue is down to half its bounds. */
-  queueShrunk(record: TcpConnRecord): void {
-    if (record.queuePaused === 0) return;
-    const conn = record.conn;
-    if (conn.queuedBytes > this.#options.maxQueuedBytes / 2) return;
-    if (conn.queuedPackets > this.#options.maxQueuedPackets / 2) return;
-    for (const link of record.links.values()) {
-      if (link.flow.queueDrained(record)) this.#scheduleResume(link);
-    }
-  }
-
-  /** Read on, next turn (never inside a reader's or consumer's call): first what was kept, then the socket. */
-  #scheduleResume(link: Link): void {
-    setImmediate(() => {
-      if (!link.flow.resumeDue() || link.socket.destroyed || link.record === undefined) return;
-      this.#deadlines.resume(link);
-      const result = link.reader.paused ? link.reader.resume(link.onFrame) : "ok";
-      this.#afterRead(link, result);
-      if (result === "ok") link.socket.resume();
-    });
   }
 
   /**

@@ -34,14 +34,17 @@
  * under the same bounds and deadline as any.
  *
  * Layout: this file is the shell (the server, the public API, the conns' `ConnHost`, the sweep and the
- * lifecycle) over the transport-free `ConnTable`; `links.ts` does the socket side; the decisions are plain
- * code over an injected clock — `budget.ts` (who may connect, who is evicted, per-source counts),
- * `deadlines.ts` (`frameTimeoutMs`), `link.ts` (when a connection pauses and resumes).
+ * lifecycle) over the transport-free `ConnTable`, whose public half it shares with `UDPMux`
+ * (`conn-table-mux.ts`); `links.ts` does the socket side, with `flow-control.ts` (pausing and resuming
+ * reads) and `web.ts` (what is handed to the web server); the decisions are plain code over an injected
+ * clock — `budget.ts` (who may connect, who is evicted, per-source counts), `deadlines.ts`
+ * (`frameTimeoutMs`), `link.ts` (when a connection pauses and resumes).
  */
-import { EventEmitter, once } from "node:events";
+import { once } from "node:events";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import type { Family } from "../address.js";
 import { AddressMap, canonicalAddress, isWildcard } from "../address.js";
+import { ConnTableMux } from "../conn-table-mux.js";
 import { now } from "../core/clock.js";
 import { type Candidate, ConnTable } from "../core/conn-table.js";
 import { type CounterStats, Counters } from "../core/counters.js";
@@ -51,10 +54,10 @@ import { connLog, tcpLog as log, RateLimitedLog } from "../log.js";
 import type { ConnHost } from "../muxed-connection.js";
 import { MuxedConnection } from "../muxed-connection.js";
 import { validateIpAddress, validateObject, validatePort } from "../validate.js";
-import { iterateUntil } from "../waiters.js";
 import type { TcpConnRecord } from "./link.js";
 import { TcpLinks, type TcpRejectReason } from "./links.js";
 import { type ResolvedTCPMuxOptions, resolveTCPMuxOptions, type TCPMuxOptions } from "./options.js";
+import { announceListening } from "./web.js";
 
 export type { TcpRejectReason } from "./links.js";
 
@@ -105,13 +108,10 @@ export interface TCPMuxEvents {
   close: [];
 }
 
-/** Marks a web server on which a mux emitted `'listening'`, so that no other mux does it again. */
-const WEB_STARTED = Symbol("udpmux.webStarted");
-
 /** How often the mux expires unclaimed conns. */
 const SWEEP_INTERVAL_MS = 1000;
 
-export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncIterable<Candidate> {
+export class TCPMux extends ConnTableMux<TCPMuxEvents> implements IceMux, AsyncIterable<Candidate> {
   readonly #server: Server;
   readonly #options: ResolvedTCPMuxOptions;
   readonly #ownsServer: boolean;
@@ -177,8 +177,18 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     server.on("close", this.#onServerClose);
   }
 
-  get closed(): boolean {
+  override get closed(): boolean {
     return this.#closed;
+  }
+
+  /** @internal */
+  protected override get connTable(): ConnTable<TcpConnRecord> {
+    return this.#conns;
+  }
+
+  /** @internal */
+  protected override get defaultFamily(): Family {
+    return this.#family;
   }
 
   /**
@@ -197,14 +207,7 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     this.#server.on("connection", this.#onConnection);
     this.#sweepTimer = setInterval(this.#sweep, SWEEP_INTERVAL_MS);
     this.#sweepTimer.unref();
-    const web = this.#options.web as (Server & { [WEB_STARTED]?: true }) | undefined;
-    if (web !== undefined && web[WEB_STARTED] === undefined) {
-      // The web server is reachable from now on. Node's http.Server starts its headersTimeout and
-      // requestTimeout checks, and the connection tracking of closeAllConnections(), on 'listening'; it
-      // must happen once (a second would start a second interval), however many muxes share the server.
-      web[WEB_STARTED] = true;
-      web.emit("listening");
-    }
+    if (this.#options.web !== undefined) announceListening(this.#options.web); // once per web server
   }
 
   /**
@@ -215,32 +218,6 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
   getListenAddresses(): AddressInfo[] {
     if (this.#closed) throw new MuxClosedError();
     return [{ ...this.#listenAddress }];
-  }
-
-  /**
-   * The conn for `localUfrag` and the IP family of `addr` (default: the server's), created if missing.
-   * Throws `ERR_CONNECTION_LIMIT` when creating it would exceed `maxConnections`.
-   */
-  getConn(localUfrag: string, addr?: { address: string }, options?: { password?: string }): MuxedConnection {
-    return this.#conns.getConn(localUfrag, addr, options, this.#family, this.#closed);
-  }
-
-  /** The next candidate: a conn created by a first check for an unknown ufrag. */
-  accept(options?: { signal?: AbortSignal }): Promise<Candidate> {
-    return this.#conns.acceptChecked(options, this.#closed);
-  }
-
-  /** Candidates as they come; ends when the mux closes. */
-  [Symbol.asyncIterator](): AsyncIterableIterator<Candidate> {
-    return iterateUntil(
-      (signal) => this.accept({ signal }),
-      (err) => err instanceof MuxClosedError,
-    );
-  }
-
-  /** Close the conns of `localUfrag` (both families) and their TCP connections. */
-  removeConnByUfrag(localUfrag: string): void {
-    this.#conns.removeByUfrag(localUfrag);
   }
 
   /** Counters and sizes; see {@link TCPMuxStats}. */
@@ -316,11 +293,11 @@ export class TCPMux extends EventEmitter<TCPMuxEvents> implements IceMux, AsyncI
     logListenerError: (ufrag, err) => this.#listenerLog.log("ufrag %s: a listener threw: %O", ufrag, err),
     setPaused: (conn, address, port, paused) => {
       const record = this.#conns.get(conn);
-      if (record !== undefined) this.#links.setPaused(record, address, port, paused);
+      if (record !== undefined) this.#links.flow.setPaused(record, address, port, paused);
     },
     queueShrunk: (conn) => {
       const record = this.#conns.get(conn);
-      if (record !== undefined) this.#links.queueShrunk(record);
+      if (record !== undefined) this.#links.flow.queueShrunk(record);
     },
     dropUnverified: (conn) => {
       const record = this.#conns.get(conn);

@@ -132,23 +132,6 @@ export const TCP_DEFAULTS: Readonly<TCPMuxBounds> = Object.freeze({
   maxWriteBufferBytes: 1024 * 1024,
 });
 
-const INTEGER_OPTIONS = [
-  "maxQueuedPackets",
-  "acceptQueueSize",
-  "maxAddressesPerUfrag",
-  "maxConnections",
-  "acceptTimeoutMs",
-  "firstFrameTimeoutMs",
-  "maxFirstFrameSize",
-  "maxPendingConnections",
-  "maxPendingPerAddress",
-  "maxUnverifiedPerAddress",
-  "maxTcpConnections",
-  "frameTimeoutMs",
-  "maxQueuedBytes",
-  "maxWriteBufferBytes",
-] as const;
-
 /** The options without a default, if any: with {@link TCP_DEFAULTS}'s keys, every option's name. */
 const NO_DEFAULT = { web: true } satisfies Record<
   Exclude<keyof TCPMuxOptions, keyof typeof TCP_DEFAULTS>,
@@ -172,13 +155,8 @@ export function resolveTCPMuxOptions(
   options: TCPMuxOptions | undefined,
   extraNames: readonly string[] = [],
 ): ResolvedTCPMuxOptions {
-  const out = fillOptions<TCPMuxBounds, keyof TCPMuxBounds>(
-    options,
-    TCP_DEFAULTS,
-    ["closeServer"],
-    INTEGER_OPTIONS,
-    extraNames.length === 0 ? TCP_OPTION_NAMES : [...TCP_OPTION_NAMES, ...extraNames],
-  );
+  const names = extraNames.length === 0 ? TCP_OPTION_NAMES : [...TCP_OPTION_NAMES, ...extraNames];
+  const out = fillOptions<TCPMuxBounds>(options, TCP_DEFAULTS, names);
   if (out.maxFirstFrameSize > MAX_FRAME_SIZE) {
     throw invalidArgValue(
       "maxFirstFrameSize",

@@ -3,10 +3,24 @@
  * reads from the kernel (its receive buffer's size, the datagrams the kernel dropped at it).
  */
 import type { Socket } from "node:dgram";
+import type { AddressInfo } from "node:net";
 import type { Family } from "../address.js";
+import { invalidArgType, invalidArgValue, MuxClosedError } from "../errors.js";
 import { KernelDropCounter } from "../kernel-drops.js";
 import { log } from "../log.js";
 import { validateSignal } from "../validate.js";
+
+/** The address of a caller's socket: a `TypeError` unless it is a bound `dgram.Socket`. */
+export function boundAddress(socket: Socket): AddressInfo {
+  if (socket === null || typeof socket !== "object" || typeof socket.send !== "function") {
+    throw invalidArgType("socket", "a dgram.Socket", socket);
+  }
+  try {
+    return socket.address();
+  } catch {
+    throw invalidArgValue("socket", "a bound dgram.Socket", socket);
+  }
+}
 
 export class MuxSocket {
   readonly #socket: Socket;
@@ -36,6 +50,21 @@ export class MuxSocket {
   /** The socket closed (its `'close'` event, or our own close). */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * The socket's address, as `getListenAddresses()` reports it. Throws `ERR_MUX_CLOSED` when the socket was
+   * closed under the mux, before its `'close'` event (the next tick) closes the mux.
+   */
+  address(): AddressInfo {
+    let bound: AddressInfo;
+    try {
+      bound = this.#socket.address();
+    } catch (cause) {
+      throw new MuxClosedError({ cause });
+    }
+    const { address, family, port } = bound;
+    return { address, family, port };
   }
 
   /** Stop listening to the socket (the mux finished closing). */

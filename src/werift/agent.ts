@@ -14,7 +14,7 @@
  * 2. Gathering: `getCandidatePromises` gathers on the first announced address of each IP family instead of
  *    the machine's interfaces (`beforeGather`), and each new `StunProtocol` (`onProtocol`) is taken over:
  *    its `connectionMade` (which would bind a socket) installs a {@link MuxTransport} instead. The other announced addresses and the
- *    srflx candidates of `options.stunServers` are added as candidates of their own.
+ *    srflx candidates of `options.stunServers` are added as candidates of their own (`extra-candidates.ts`).
  * 3. `stunServer` is set to `undefined` at attach and before every gather: werift's own srflx gathering
  *    (and its public default) never runs. TURN and TCP protocols are left alone, with their own sockets.
  * 4. Close, both ways: `connection.close()` removes every ufrag (and with them every address and
@@ -25,25 +25,21 @@
  * TCP side) about every ufrag it registers, through {@link AgentHooks}.
  */
 
-import type { CandidateSpec } from "../adapter/candidates.js";
-import { hostCandidate, srflxCandidate } from "../adapter/candidates.js";
 import type { UfragRegistry } from "../adapter/registry.js";
 import type { Family } from "../address.js";
 import type { IceMux } from "../ice-mux.js";
 import type { UDPMux } from "../mux.js";
 import type { MuxedConnection } from "../muxed-connection.js";
 import { UnsupportedWeriftError } from "./errors.js";
+import { type GatherAgent, gatherExtraCandidates } from "./extra-candidates.js";
 import type { AgentHooks, Binding, Gather, ProtocolOwner } from "./hooks.js";
 import { takeOverUdpProtocol } from "./hooks.js";
-import type { WeriftCandidate, WeriftConnection, WeriftStunProtocol } from "./internals.js";
+import type { WeriftConnection, WeriftStunProtocol } from "./internals.js";
 import {
   adoptUfrag,
-  gatherTimeoutMs,
   isIceLite,
   isRelayOnly,
   isUdpStunProtocol,
-  localCandidateSettled,
-  makeCandidate,
   missingProtocolMembers,
   pinStunServer,
 } from "./internals.js";
@@ -183,7 +179,16 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   extraCandidates(timeout: number | undefined): Promise<unknown>[] {
     const c = this.#connection;
     if (isRelayOnly(c)) return []; // relay-only: no host or srflx candidate
-    return this.#extraCandidates(timeout, !isIceLite(c));
+    const agent: GatherAgent = {
+      connection: c,
+      mux: this.#mux,
+      options: this.#options,
+      ufrag: this.#ufrag,
+      host: (family) => this.#host(family),
+      detached: () => this.#detached,
+      abortSignal: () => this.#abortSignal(),
+    };
+    return gatherExtraCandidates(agent, timeout, !isIceLite(c));
   }
 
   afterRestart(): void {
@@ -294,65 +299,6 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   }
 
   // ---- candidates ----------------------------------------------------------------------------------
-
-  /** Host candidates for the announced addresses after the first, and srflx candidates; one gather's worth. */
-  #extraCandidates(timeout: number | undefined, withSrflx: boolean): Promise<WeriftCandidate | undefined>[] {
-    const generation = this.#connection.generation;
-    const ufrag = this.#ufrag;
-    const out: Promise<WeriftCandidate | undefined>[] = [];
-    for (const plan of this.#options.families) {
-      for (const [i, address] of plan.addresses.entries()) {
-        if (i === 0) continue; // werift's own host protocol advertises the first
-        out.push(
-          this.#appendWhenReady(plan.family, generation, ufrag, () =>
-            hostCandidate(address, plan.local.port, i),
-          ),
-        );
-      }
-    }
-    const timeoutMs = gatherTimeoutMs(timeout);
-    for (const [i, server] of withSrflx ? this.#options.stunServers.entries() : []) {
-      const mapped = this.#mux.getXorMappedAddress(
-        { address: server.address, port: server.port },
-        { signal: this.#abortSignal(), ...(timeoutMs === undefined ? {} : { timeoutMs }) },
-      );
-      out.push(
-        mapped.then(
-          (address) =>
-            this.#appendWhenReady(server.family, generation, ufrag, (base) =>
-              srflxCandidate(address, base, server, i),
-            ),
-          (err: unknown) => {
-            log("srflx from %s:%d failed: %O", server.address, server.port, err);
-            return undefined;
-          },
-        ),
-      );
-    }
-    return out;
-  }
-
-  /**
-   * Once the family's host protocol has its candidate, build one more candidate and advertise it — unless
-   * an ICE restart began another generation meanwhile (its own gather adds its own candidates).
-   */
-  async #appendWhenReady(
-    family: Family,
-    generation: number,
-    ufrag: string,
-    spec: (base: { address: string; port: number }) => CandidateSpec,
-  ): Promise<WeriftCandidate | undefined> {
-    const host = this.#host(family);
-    if (host === undefined) return undefined; // the host protocol failed: nothing to relate to
-    await localCandidateSettled(host.protocol);
-    const base = host.protocol.localCandidate;
-    if (this.#detached || base === undefined) return undefined;
-    if (this.#connection.generation !== generation) return undefined;
-    const candidate = makeCandidate(base, spec({ address: base.host, port: base.port }), generation, ufrag);
-    if (candidate === undefined) return undefined;
-    this.#connection.appendLocalCandidate(candidate);
-    return candidate;
-  }
 
   /** The signal that aborts srflx queries when the agent closes. */
   #abortSignal(): AbortSignal {
