@@ -6,7 +6,12 @@
  * npm run build && npx tsup --config bench/tsup.config.ts
  * node bench/.cache/heap-agents.js [agents=300] [dist=./dist]
  * node bench/.cache/heap-agents.js --pc [pcs=100] [dist=./dist]
+ * node bench/.cache/heap-agents.js --connected [pairs=100] [dist=./dist]   # in a loopback-only namespace
+ * HEAP_RETAINERS='Set,(sliced string)' node bench/.cache/heap-agents.js --connected …   # who holds them
  * ```
+ *
+ * `--connected` (issue 16) measures what `memory-pc.ts` does, by constructor: `pairs` connected werift pc
+ * pairs, the server pc attached or on its own socket, the client plain, after a warm-up of 10 pairs.
  *
  * The parent starts two child processes (`node --expose-gc`), each making `agents` werift-ice `Connection`s
  * and gathering them (`--pc`: werift `RTCPeerConnection`s with a data channel, their offer set and
@@ -27,6 +32,8 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { writeHeapSnapshot } from "node:v8";
+import type { RTCPeerConnection } from "werift";
+import { connectedPcPair } from "./lib/pc.js";
 
 type Counts = Record<string, [count: number, bytes: number]>;
 
@@ -45,6 +52,7 @@ export interface HeapAgentsResult {
 interface ChildResult {
   byConstructor: Counts;
   storesByOwner: Counts;
+  retainers?: Counts;
 }
 
 interface Snapshot {
@@ -102,7 +110,50 @@ function summarize(snap: Snapshot): ChildResult {
       add(storesByOwner, `${owner} .${edgeName}`, nodes[edges[e + eto]! + si]!);
     }
   }
-  return { byConstructor, storesByOwner };
+  const retainers = retainersOf(snap, process.env.HEAP_RETAINERS?.split(",") ?? []);
+  return { byConstructor, storesByOwner, ...(retainers === undefined ? {} : { retainers }) };
+}
+
+/**
+ * For debugging a difference: the retainers of the nodes whose summary key (as in `byConstructor`) is in
+ * `keys`, counted by the retainer's key and the edge's name (env `HEAP_RETAINERS=key,key`).
+ */
+function retainersOf(snap: Snapshot, keys: string[]): Counts | undefined {
+  if (keys.length === 0) return undefined;
+  const { meta } = snap.snapshot;
+  const F = meta.node_fields.length;
+  const E = meta.edge_fields.length;
+  const types = meta.node_types[0];
+  const edgeTypes = meta.edge_types[0];
+  const [ti, ni, si, ci] = ["type", "name", "self_size", "edge_count"].map((f) =>
+    meta.node_fields.indexOf(f),
+  );
+  const [eti, eni, eto] = ["type", "name_or_index", "to_node"].map((f) => meta.edge_fields.indexOf(f));
+  const { nodes, edges, strings } = snap;
+  const keyOf = (i: number) => {
+    const type = types[nodes[i + ti!]!]!;
+    const name = strings[nodes[i + ni!]!]!;
+    return type === "object"
+      ? name
+      : type === "closure"
+        ? "(closure)"
+        : `(${type}) ${type === "array" || type === "hidden" ? name : ""}`.trim();
+  };
+  const wanted = new Set(keys);
+  const out: Counts = {};
+  let e = 0;
+  for (let i = 0; i < nodes.length; i += F) {
+    const count = nodes[i + ci!]!;
+    for (let k = 0; k < count; k++, e += E) {
+      const to = edges[e + eto!]!;
+      const toKey = keyOf(to);
+      if (!wanted.has(toKey)) continue;
+      const et = edgeTypes[edges[e + eti!]!];
+      const en = et === "element" || et === "hidden" ? "[]" : strings[edges[e + eni!]!];
+      add(out, `${toKey} <- ${keyOf(i)}.${en}`, nodes[to + si!]!);
+    }
+  }
+  return out;
 }
 
 /** The child: `agents` gathered werift-ice agents, attached or not; prints its summary as one JSON line. */
@@ -154,10 +205,31 @@ async function child(kind: string, agents: number, attached: boolean, dist: stri
     return pc;
   };
   const list: { close(): Promise<unknown> }[] = [];
-  for (let i = 0; i < agents; i++) list.push(await (kind === "pc" ? gatheredPc : gatheredAgent)(attached));
+  if (kind === "connected") {
+    // As `memory-pc.ts`: a warm-up of 10 pairs connected and closed, then `agents` pairs 10 at a time, the
+    // server attached or on its own socket, the client always on its own.
+    const attach = attached ? (pc: RTCPeerConnection) => attachUDPMux(pc, mux) : undefined;
+    const pairs = async (n: number) => {
+      const out: { close(): Promise<unknown> }[] = [];
+      for (let k = 0; k < n; k += 10) {
+        const batch = await Promise.all(
+          Array.from({ length: Math.min(10, n - k) }, () => connectedPcPair(attach)),
+        );
+        for (const p of batch) out.push(p.server, p.client);
+      }
+      return out;
+    };
+    await Promise.allSettled((await pairs(10)).map((pc) => pc.close()));
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // closed pcs' timers run out
+    list.push(...(await pairs(agents)));
+  } else {
+    for (let i = 0; i < agents; i++) list.push(await (kind === "pc" ? gatheredPc : gatheredAgent)(attached));
+  }
   await new Promise((resolve) => setTimeout(resolve, 100)); // what gathering left scheduled has run
   gc();
   gc();
+  if (attached && process.env.HEAP_RETAINERS !== undefined)
+    process.stderr.write(`${JSON.stringify(mux.stats())}\n`);
   const file = writeHeapSnapshot(`${process.env.TMPDIR ?? "/tmp"}/heap-agents-${process.pid}.heapsnapshot`);
   const result = summarize(JSON.parse(readFileSync(file, "utf8")) as Snapshot);
   unlinkSync(file);
@@ -189,23 +261,27 @@ function table(counts: Counts, rows: number): string {
 
 async function parent(kind: string, agents: number, dist: string): Promise<void> {
   const run = async (attached: boolean): Promise<ChildResult> => {
-    const { stdout } = await promisify(execFile)(
+    const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
       ["--expose-gc", process.argv[1]!, "--child", kind, String(agents), attached ? "1" : "0", dist],
       { maxBuffer: 64 * 1024 * 1024 },
     );
+    process.stderr.write(stderr);
     return JSON.parse(stdout.trim().split("\n").at(-1)!) as ChildResult;
   };
   const own = await run(false);
   const mux = await run(true);
   const byConstructor = diff(own.byConstructor, mux.byConstructor, agents);
+  if (own.retainers !== undefined) {
+    process.stderr.write(`retainers:\n${table(diff(own.retainers, mux.retainers ?? {}, agents), 40)}\n\n`);
+  }
   const storesByOwner = diff(own.storesByOwner, mux.storesByOwner, agents);
   const perAgent = Object.entries(byConstructor)
     .filter(([key]) => key !== "(code)")
     .reduce((sum, [, [, bytes]]) => sum + bytes, 0);
   process.stderr.write(
-    `${agents} ${kind === "pc" ? "werift RTCPeerConnections (offer set, gathered)" : "gathered werift-ice agents"}, attached − own socket, per agent (count, self size):\n` +
-      `${table(byConstructor, 30)}\n\nstores by owner:\n${table(storesByOwner, 20)}\n\n` +
+    `${agents} ${kind === "connected" ? "connected werift pc pairs (server pc attached or own, plain client)" : kind === "pc" ? "werift RTCPeerConnections (offer set, gathered)" : "gathered werift-ice agents"}, attached − own socket, per agent (count, self size):\n` +
+      `${table(byConstructor, 40)}\n\nstores by owner:\n${table(storesByOwner, 30)}\n\n` +
       `total without code space: ${perAgent.toFixed(0)} B per agent\n`,
   );
   const result: HeapAgentsResult = { kind, agents, perAgent, byConstructor, storesByOwner };
@@ -216,8 +292,8 @@ const args = process.argv.slice(2);
 const main =
   args[0] === "--child"
     ? child(args[1]!, Number(args[2]), args[3] === "1", args[4]!)
-    : args[0] === "--pc"
-      ? parent("pc", Number(args[1] ?? 100), resolve(args[2] ?? "dist"))
+    : args[0] === "--pc" || args[0] === "--connected"
+      ? parent(args[0].slice(2), Number(args[1] ?? 100), resolve(args[2] ?? "dist"))
       : parent("agent", Number(args[0] ?? 300), resolve(args[1] ?? "dist"));
 main.catch((err: unknown) => {
   console.error(err);

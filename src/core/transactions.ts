@@ -11,11 +11,17 @@
 /** What a transaction's owner keeps: its outstanding keys, oldest first. */
 export interface TransactionOwner {
   /**
-   * Outstanding transaction keys, oldest first. Made by the owner's first request: an empty Set is ~180
-   * bytes, and most conns of a server never send one.
+   * Outstanding transaction keys, oldest first. Made by a request sent while the owner has none
+   * outstanding, and given up for the shared {@link NO_TRANSACTIONS} once its last is answered or
+   * forgotten: a Set is ~180 bytes (32 B and its hash table), most conns of a server never send a
+   * request, and a connected peer connection's are all answered between its checks (issue 16: the empty
+   * Set was ~180 of the ~2 KiB an attached connected pc cost over one on its own socket).
    */
-  transactions: Set<string> | undefined;
+  transactions: ReadonlySet<string> | undefined;
 }
+
+/** Every owner's empty set of keys once its requests were answered: shared, never added to. */
+const NO_TRANSACTIONS: ReadonlySet<string> = new Set<string>();
 
 export interface TransactionLimits {
   /** Outstanding transactions per owner (`maxTransactionsPerConn`). */
@@ -52,13 +58,15 @@ export class Transactions<O extends TransactionOwner> {
   add(owner: O, key: string, address: string, port: number, now: number): void {
     const old = this.#byKey.get(key);
     if (old !== undefined) this.#forget(key, old);
-    owner.transactions ??= new Set();
-    const keys = owner.transactions;
-    if (keys.size >= this.#limits.maxPerOwner) {
+    let keys = owner.transactions as Set<string> | undefined;
+    if (keys === undefined || keys === NO_TRANSACTIONS) {
+      keys = new Set();
+      owner.transactions = keys;
+    } else if (keys.size >= this.#limits.maxPerOwner) {
       const oldest = keys.values().next().value as string;
       const tx = this.#byKey.get(oldest);
-      if (tx !== undefined) this.#forget(oldest, tx);
-      else keys.delete(oldest);
+      if (tx !== undefined) this.#byKey.delete(oldest); // not #forget: the Set stays, a key goes in next
+      keys.delete(oldest);
     }
     this.#byKey.set(key, { owner, address, port, expiresAt: now + this.#limits.timeoutMs });
     keys.add(key);
@@ -103,6 +111,9 @@ export class Transactions<O extends TransactionOwner> {
 
   #forget(key: string, tx: Transaction<O>): void {
     this.#byKey.delete(key);
-    tx.owner.transactions?.delete(key);
+    const keys = tx.owner.transactions as Set<string> | undefined;
+    if (keys === undefined || keys === NO_TRANSACTIONS) return;
+    keys.delete(key);
+    if (keys.size === 0) tx.owner.transactions = NO_TRANSACTIONS;
   }
 }
