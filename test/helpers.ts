@@ -2,6 +2,7 @@
 import dgram from "node:dgram";
 import { once } from "node:events";
 import stun from "stun";
+import { expect } from "vitest";
 import { type BindOptions, UDPMux } from "../src/index.js";
 
 const { constants } = stun;
@@ -90,6 +91,30 @@ export async function until(cond: () => boolean, ms = 2000): Promise<void> {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setImmediate(r));
   }
+}
+
+/** Live TCP servers and sockets of this process. */
+const tcpHandles = () =>
+  process.getActiveResourcesInfo().filter((r) => r === "TCPServerWrap" || r === "TCPSocketWrap").length;
+
+/**
+ * The TCP tests' leak check: `start()` in `beforeEach`, `await expectClosed(ms)` in `afterEach` once the test's
+ * muxes and clients are closed: as many TCP handles as at the start (closing is asynchronous: awaited up to `ms`).
+ */
+export function tcpLeakCheck(): { start(): void; expectClosed(ms?: number): Promise<void> } {
+  let baseline = 0;
+  return {
+    start() {
+      baseline = tcpHandles();
+    },
+    async expectClosed(ms = 2000) {
+      try {
+        await until(() => tcpHandles() <= baseline, ms);
+      } finally {
+        expect(tcpHandles()).toBe(baseline); // says how many were left when `until` timed out
+      }
+    },
+  };
 }
 
 /** The next datagram a plain socket receives. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { UDPMux } from "udpmux";
 import { createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
+import { isAlive, within } from "../lib/process.mjs";
 import { gathered, postOffer } from "../lib/signaling.mjs";
 
 const WORKERS = 2;
@@ -19,16 +20,6 @@ const CONNECT_TIMEOUT_MS = 30_000;
 const EXIT_TIMEOUT_MS = 15_000;
 
 const SERVER = fileURLToPath(new URL("./server.mjs", import.meta.url));
-
-function within(ms, what, promise) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Starts the cluster; resolves with its signaling URL and process ids once it printed its signaling line. */
 async function startCluster() {
@@ -99,16 +90,6 @@ async function close({ pc, mux }) {
   await mux.close();
 }
 
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    if (error.code === "ESRCH") return false;
-    throw error;
-  }
-}
-
 const cluster = await startCluster();
 const problems = [];
 let sessions = [];
@@ -159,7 +140,7 @@ try {
     problems.push(error.message);
     cluster.child.kill("SIGKILL");
   }
-  const left = [cluster.pids?.primary, ...(cluster.pids?.workers ?? [])].filter((p) => p && alive(p));
+  const left = [cluster.pids?.primary, ...(cluster.pids?.workers ?? [])].filter((p) => p && isAlive(p));
   if (cluster.pids === undefined) problems.push("the server printed no pids line");
   else if (left.length > 0) {
     problems.push(`processes still running after the server exited: ${left.join(", ")}`);

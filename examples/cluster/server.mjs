@@ -6,8 +6,8 @@
 //   node examples/cluster/server.mjs [--workers N] [--port BASE] [--http-port P] [--http-host ADDR]
 //                                    [--host ADDR] [--announce ADDR] [--print-pids]
 //
-// Worker i holds a UDPMux and a TCPMux (ICE-TCP) on the same port number, BASE + i. examples/fleet forks
-// this file's worker too (cluster.setupPrimary({ exec })): its IPC protocol is the contract between them.
+// Worker i holds a UDPMux and a TCPMux (ICE-TCP) on the same port number, BASE + i. ./workers.mjs is the
+// primary's side of the workers' IPC protocol; examples/fleet forks this file's worker through it too.
 // Signaling (as examples/echo, plus a session id): POST /offer with JSON `{ sdp }` answers
 // `{ id, sdp, worker }`; POST /offer with `{ id, sdp }` renegotiates that session (an ICE restart) on the
 // worker that owns it. POST /offer with an `application/sdp` body is WHIP (RFC 9725, see ../lib/whip.mjs):
@@ -19,26 +19,19 @@
 import cluster from "node:cluster";
 import { once } from "node:events";
 import http from "node:http";
-import { isIP } from "node:net";
 import os from "node:os";
-import { parseArgs } from "node:util";
 import { TCPMux, UDPMux } from "udpmux";
 import { createPeerConnectionFactory } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
+import { checkIpOptions, integerOption, optionValues, parseCommandLine } from "../lib/options.mjs";
 import { gathered, HttpError, readBody } from "../lib/signaling.mjs";
 import { assertOffer, whipEndpoints } from "../lib/whip.mjs";
+import { REQUEST_TIMEOUT_MS, STOP_TIMEOUT_MS, startWorkers } from "./workers.mjs";
 
 /** Largest offer body accepted; an offer with a few candidates is about 1 KiB. */
 const MAX_OFFER_BYTES = 64 * 1024;
-/** How long the primary waits for a worker's answer (a werift answer takes ~10 ms of CPU, plus a queue). */
-const ANSWER_TIMEOUT_MS = 10_000;
-/** Offers the primary has handed to workers and not had answered yet, over all workers. */
-const MAX_PENDING_OFFERS = 256;
 /** How often a worker reports its mux's stats to the primary (it also reports with each answer). */
 const STATS_INTERVAL_MS = 1000;
-/** How long the workers have to start (bind their mux), and to close on shutdown, before they are killed. */
-const START_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 10_000;
 /** With `--port 0`, how often a worker tries a free UDP port whose number is taken for TCP. */
 const BIND_ATTEMPTS = 20;
 
@@ -52,39 +45,22 @@ const USAGE = `usage: node examples/cluster/server.mjs [options]
   --print-pids    print "pids primary=<pid> workers=<pid>,…" before the signaling line (for tests)`;
 
 function parseOptions(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      workers: { type: "string", default: String(os.availableParallelism()) },
-      port: { type: "string", default: "0" },
-      "http-port": { type: "string", default: "8080" },
-      "http-host": { type: "string", default: "127.0.0.1" },
-      host: { type: "string", default: "127.0.0.1" },
-      announce: { type: "string" },
-      "print-pids": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
+  const values = optionValues(argv, {
+    workers: { type: "string", default: String(os.availableParallelism()) },
+    port: { type: "string", default: "0" },
+    "http-port": { type: "string", default: "8080" },
+    "http-host": { type: "string", default: "127.0.0.1" },
+    host: { type: "string", default: "127.0.0.1" },
+    announce: { type: "string" },
+    "print-pids": { type: "boolean", default: false },
   });
-  const integer = (name, min, max) => {
-    const value = Number(values[name]);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new TypeError(
-        `Expected \`--${name}\` to be an integer in [${min}, ${max}], got \`${values[name]}\``,
-      );
-    }
-    return value;
-  };
+  const integer = (name, min, max) => integerOption(values, name, min, max);
   const workers = integer("workers", 1, 1024);
   const port = integer("port", 0, 65535);
   if (port !== 0 && port + workers - 1 > 65535) {
     throw new TypeError(`\`--port ${port}\` leaves no room for ${workers} workers (BASE + N - 1 > 65535)`);
   }
-  for (const name of ["host", "http-host", "announce"]) {
-    if (values[name] !== undefined && isIP(values[name]) === 0) {
-      throw new TypeError(`Expected \`--${name}\` to be an IP address, got \`${values[name]}\``);
-    }
-  }
+  checkIpOptions(values, ["host", "http-host", "announce"]);
   return {
     help: values.help,
     workers,
@@ -245,113 +221,22 @@ async function bindMuxes(address, port) {
 // ---------------------------------------------------------------------------------------------------------
 
 async function runPrimary(options) {
-  /** Per worker index: its process, UDP port, last reported stats and the offers it has not answered. */
-  const workers = [];
-  /** request number → { worker, resolve, reject, timer } */
-  const pending = new Map();
-  let nextRequest = 0;
   let nextSession = 0;
   let stopping = false;
-
-  for (let index = 0; index < options.workers; index++) {
-    const worker = cluster.fork({ UDPMUX_CLUSTER_WORKER: String(index) });
-    const state = {
-      index,
-      worker,
-      pid: worker.process.pid,
-      port: undefined,
-      alive: true,
-      connections: 0,
-      sessions: 0,
-      inFlight: 0,
-      placed: 0,
-    };
-    workers.push(state);
-    worker.on("message", (message) => onWorkerMessage(state, message));
-    // A send to a worker that just died fails here (the offer's own callback answers its request).
-    worker.on("error", (error) => console.error(`worker ${index}: ${error.message}`));
-    worker.on("exit", (code, signal) => {
-      state.alive = false;
-      for (const [request, p] of pending) {
-        if (p.worker === state) settle(request, new HttpError(502, `worker ${index} exited`));
-      }
-      if (!stopping) {
-        // Its sessions are gone with it; a production server would fork a replacement on the same port.
-        console.error(`worker ${index} (pid ${state.pid}) exited unexpectedly (${signal ?? code})`);
-        if (workers.every((w) => !w.alive)) void stop(1);
-      }
-    });
-  }
-
-  function settle(request, error, value) {
-    const p = pending.get(request);
-    if (p === undefined) return;
-    pending.delete(request);
-    clearTimeout(p.timer);
-    p.worker.inFlight--;
-    if (error === undefined) p.resolve(value);
-    else p.reject(error);
-  }
-
-  function onWorkerMessage(state, message) {
-    switch (message?.type) {
-      case "listening":
-        state.port = message.port;
-        state.onListening?.();
-        break;
-      case "stats":
-        state.connections = message.stats.connections;
-        state.sessions = message.stats.sessions;
-        break;
-      case "answer":
-        state.connections = message.stats.connections;
-        state.sessions = message.stats.sessions;
-        settle(message.request, undefined, message.sdp);
-        break;
-      case "failed":
-        settle(message.request, new HttpError(message.status, message.error));
-        break;
-      case "closed":
-        whip.forget(message.id);
-        break;
-      default:
-        console.error(`worker ${state.index}: unexpected message`, message);
-    }
-  }
-
-  /**
-   * The least-loaded live worker: its mux's connections as last reported, plus the offers it was given and
-   * has not answered yet (a report can't count those). Ties go to the lower index.
-   */
-  function leastLoaded() {
-    let best;
-    for (const w of workers) {
-      if (!w.alive || w.port === undefined) continue;
-      if (best === undefined || w.connections + w.inFlight < best.connections + best.inFlight) best = w;
-    }
-    return best;
-  }
-
-  function offer(worker, id, sdp, renegotiate) {
-    if (pending.size >= MAX_PENDING_OFFERS) {
-      return Promise.reject(new HttpError(503, `${MAX_PENDING_OFFERS} offers are being answered already`));
-    }
-    const request = nextRequest++;
-    worker.inFlight++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        settle(
-          request,
-          new HttpError(504, `worker ${worker.index} did not answer in ${ANSWER_TIMEOUT_MS} ms`),
-        );
-        if (!renegotiate && worker.alive) worker.worker.send({ type: "cancel", id });
-      }, ANSWER_TIMEOUT_MS);
-      pending.set(request, { worker, resolve, reject, timer });
-      worker.worker.send({ type: "offer", request, id, sdp, renegotiate }, (error) => {
-        if (error) settle(request, new HttpError(502, `worker ${worker.index}: ${error.message}`));
-      });
-    });
-  }
+  /** Per worker index: the sessions placed on it (for GET /stats). */
+  const placed = new Array(options.workers).fill(0);
+  const pool = startWorkers({
+    count: options.workers,
+    host: options.host,
+    port: options.port,
+    announce: options.announce,
+    // Its sessions are gone with it; examples/fleet replaces a worker that died on the same port.
+    replace: false,
+    onSessionClosed: (id) => whip.forget(id),
+    onWorkerLost() {
+      if (pool.workers.every((w) => !w.alive)) void stop(1);
+    },
+  });
 
   async function handleOffer(req) {
     let body;
@@ -368,20 +253,27 @@ async function runPrimary(options) {
     if (body.id !== undefined) {
       // A renegotiation (ICE restart) goes to the worker that owns the session: only its mux knows the ufrag.
       const match = /^(\d+)\.\d+$/.exec(String(body.id));
-      const worker = match && workers[Number(match[1])];
+      const worker = match && pool.workers[Number(match[1])];
       if (!worker?.alive) throw new HttpError(404, `no session ${body.id}`);
-      return { id: body.id, sdp: await offer(worker, body.id, body.sdp, true), worker: worker.index };
+      return {
+        id: body.id,
+        sdp: await pool.offer(worker.index, body.id, body.sdp, true),
+        worker: worker.index,
+      };
     }
     return place(body.sdp);
   }
 
-  /** A new session on the least-loaded worker. */
+  /**
+   * A new session on the least-loaded worker: its mux's connections as last reported, plus the offers it was
+   * given and has not answered yet (a report can't count those). Ties go to the lower index.
+   */
   async function place(sdp) {
-    const worker = leastLoaded();
+    const worker = pool.leastLoaded();
     if (worker === undefined) throw new HttpError(503, "no worker is running");
-    const id = `${worker.index}.${nextSession++}`;
-    const answer = await offer(worker, id, sdp, false);
-    worker.placed++;
+    const id = `${worker}.${nextSession++}`;
+    const answer = await pool.offer(worker, id, sdp);
+    placed[worker]++;
     return { id, sdp: answer, worker };
   }
 
@@ -392,13 +284,7 @@ async function runPrimary(options) {
     endpoints: {
       "/offer": async (sdp) => {
         const { id, sdp: answer, worker } = await place(sdp);
-        return {
-          id,
-          answer,
-          close() {
-            if (worker.alive) worker.worker.send({ type: "close", id });
-          },
-        };
+        return { id, answer, close: () => pool.close(worker, id) };
       },
     },
   });
@@ -408,13 +294,12 @@ async function runPrimary(options) {
     try {
       if (stopping) throw new HttpError(503, "shutting down");
       if (req.method === "POST" && req.url === "/offer" && isJson(req)) {
-        const { id, sdp, worker } = await handleOffer(req);
-        const answer = { id, sdp, worker: typeof worker === "number" ? worker : worker.index };
+        const answer = await handleOffer(req);
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
       } else if (await whip.handle(req, res)) {
         // WHIP: answered
       } else if (req.method === "GET" && req.url === "/stats") {
-        const view = workers.map(({ index, pid, port, alive, connections, sessions, inFlight, placed }) => ({
+        const view = pool.workers.map(({ index, pid, port, alive, connections, sessions, inFlight }) => ({
           index,
           pid,
           port,
@@ -422,7 +307,7 @@ async function runPrimary(options) {
           connections,
           sessions,
           inFlight,
-          placed,
+          placed: placed[index],
         }));
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ workers: view }));
       } else {
@@ -435,7 +320,7 @@ async function runPrimary(options) {
       res.end(String(error.message ?? error));
     }
   });
-  server.requestTimeout = ANSWER_TIMEOUT_MS + 5_000;
+  server.requestTimeout = REQUEST_TIMEOUT_MS + 5_000;
 
   let stopped;
   function stop(code) {
@@ -443,26 +328,7 @@ async function runPrimary(options) {
       stopping = true;
       server.close();
       server.closeAllConnections();
-      for (const request of [...pending.keys()]) settle(request, new HttpError(503, "shutting down"));
-      const exits = workers
-        .filter((w) => w.alive)
-        .map((w) => {
-          const exited = once(w.worker, "exit");
-          w.worker.send({ type: "shutdown" }, (error) => {
-            if (error) console.error(`worker ${w.index}: shutdown not delivered:`, error.message);
-          });
-          return exited;
-        });
-      const timer = setTimeout(() => {
-        for (const w of workers) {
-          if (!w.alive) continue;
-          console.error(`worker ${w.index} (pid ${w.pid}) did not exit in ${STOP_TIMEOUT_MS} ms: killing it`);
-          code = 1;
-          w.worker.process.kill("SIGKILL");
-        }
-      }, STOP_TIMEOUT_MS);
-      await Promise.all(exits);
-      clearTimeout(timer);
+      if ((await pool.stop()) > 0) code = 1;
       process.exit(code);
     })();
     return stopped;
@@ -471,37 +337,16 @@ async function runPrimary(options) {
   process.on("SIGINT", () => void stop(0));
 
   // Every worker listening (or the start fails as a whole: a port in use, a bad --host).
-  const listening = Promise.all(
-    workers.map(
-      (w) =>
-        new Promise((resolve, reject) => {
-          w.onListening = resolve;
-          w.worker.once("exit", () => {
-            // once stopping (the start timed out), the race below has reported already
-            if (!stopping) reject(new Error(`worker ${w.index} exited before it listened`));
-          });
-        }),
-    ),
-  );
-  let startTimer;
-  const startTimeout = new Promise((_, reject) => {
-    startTimer = setTimeout(
-      () => reject(new Error(`the workers did not all listen within ${START_TIMEOUT_MS} ms`)),
-      START_TIMEOUT_MS,
-    );
-  });
   try {
-    await Promise.race([listening, startTimeout]);
+    await pool.ready();
     server.listen(options.httpPort, options.httpHost);
     await once(server, "listening");
   } catch (error) {
     console.error(`cluster failed to start: ${error.message}`);
     return stop(1);
-  } finally {
-    clearTimeout(startTimer);
   }
   if (options.printPids) {
-    console.log(`pids primary=${process.pid} workers=${workers.map((w) => w.pid).join(",")}`);
+    console.log(`pids primary=${process.pid} workers=${pool.workers.map((w) => w.pid).join(",")}`);
   }
   const host = options.httpHost.includes(":") ? `[${options.httpHost}]` : options.httpHost;
   console.log(`signaling on http://${host}:${server.address().port}`);
@@ -509,13 +354,7 @@ async function runPrimary(options) {
 
 // ---------------------------------------------------------------------------------------------------------
 
-let options;
-try {
-  options = parseOptions(process.argv.slice(2));
-} catch (error) {
-  console.error(`${error.message}\n${USAGE}`);
-  process.exit(2);
-}
+const options = parseCommandLine(parseOptions, USAGE);
 if (options.help) {
   console.log(USAGE);
 } else if (cluster.isPrimary) {

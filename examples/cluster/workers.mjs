@@ -1,35 +1,55 @@
-// A node's workers: examples/cluster's worker (one UDPMux and one TCPMux on BASE + i, werift peer connections
-// on them, the IPC protocol of examples/cluster/server.mjs), forked with node:cluster, asked to answer offers,
-// take trickled candidates and close sessions; a worker that dies is replaced on the same port.
+// The primary's side of the workers' IPC protocol (the workers' side is runWorker in ./server.mjs): forks
+// the cluster's workers (one UDPMux and one TCPMux each on BASE + i, werift peer connections on them) with
+// node:cluster, asks them to answer offers, take trickled candidates and close sessions, and stops them.
+// With `replace`, a worker that dies is replaced on the same port. Used by ./server.mjs's primary and by
+// every node of examples/fleet.
 import cluster from "node:cluster";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { HttpError } from "../lib/signaling.mjs";
 
-const WORKER = fileURLToPath(new URL("../cluster/server.mjs", import.meta.url));
+const WORKER = fileURLToPath(new URL("./server.mjs", import.meta.url));
 
 /** How long a worker has to answer an offer or take candidates (a werift answer is ~10 ms of CPU, plus a queue). */
-const REQUEST_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 10_000;
 /** Requests waiting for a worker, over all workers. */
 const MAX_PENDING = 256;
 /** How long the workers have to start (bind their muxes), and to close on shutdown, before they are killed. */
 export const START_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 10_000;
+export const STOP_TIMEOUT_MS = 10_000;
 /** A worker that keeps dying is not replaced forever: at most this many replacements per RESTART_WINDOW_MS. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 
 /**
- * Forks `count` workers binding `host` on `port + i`, announcing `announce`. `onSessionClosed(id)` runs when
- * a worker's session ended on its own or by `close`; `onWorkerLost(index, sessionIds)` when a worker died
- * (its sessions with it), before it is replaced.
- * @param {{ count: number, host: string, port: number, announce: string,
- *   onSessionClosed(id: string): void, onWorkerLost(index: number): void, onReplaced(index: number): void }} options
+ * Forks `count` workers binding `host` on `port + i` (each a free port with 0), announcing `announce` (their
+ * interfaces when undefined). `onSessionClosed(id)` runs when a worker's session ended on its own or by
+ * `close`; `onWorkerLost(index)` when a worker died (its sessions with it), before it is replaced (with
+ * `replace`) or for good; `onReplaced(index)` once its replacement listens.
+ * @param {{ count: number, host: string, port: number, announce?: string, replace?: boolean,
+ *   onSessionClosed(id: string): void, onWorkerLost?(index: number): void, onReplaced?(index: number): void }} options
  */
-export function startWorkers({ count, host, port, announce, onSessionClosed, onWorkerLost, onReplaced }) {
+export function startWorkers({
+  count,
+  host,
+  port,
+  announce,
+  replace = true,
+  onSessionClosed,
+  onWorkerLost = () => {},
+  onReplaced = () => {},
+}) {
   cluster.setupPrimary({
     exec: WORKER,
-    args: ["--workers", String(count), "--port", String(port), "--host", host, "--announce", announce],
+    args: [
+      "--workers",
+      String(count),
+      "--port",
+      String(port),
+      "--host",
+      host,
+      ...(announce === undefined ? [] : ["--announce", announce]),
+    ],
   });
   /** @type {{ index: number, worker: import("node:cluster").Worker, pid: number, port?: number, alive: boolean,
    *   listening: boolean, connections: number, sessions: number, inFlight: number, replaced: number }[]} */
@@ -80,6 +100,7 @@ export function startWorkers({ count, host, port, announce, onSessionClosed, onW
       if (stopping) return;
       console.error(`worker ${index} (pid ${state.pid}) exited unexpectedly (${signal ?? code})`);
       onWorkerLost(index);
+      if (!replace) return;
       const now = performance.now();
       while (restarts.length > 0 && now - restarts[0] > RESTART_WINDOW_MS) restarts.shift();
       if (restarts.length >= MAX_RESTARTS) {

@@ -6,31 +6,14 @@ import net from "node:net";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { isAlive, within } from "../lib/process.mjs";
+
+export { isAlive };
 
 export const NODE = fileURLToPath(new URL("./node.mjs", import.meta.url));
 const START_TIMEOUT_MS = 20_000;
 /** A free port can be taken between our probe and redis-server's bind: tried this often. */
 const REDIS_ATTEMPTS = 5;
-
-function within(ms, what, promise) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-export function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    if (error.code === "ESRCH") return false;
-    throw error;
-  }
-}
 
 async function freePort(host) {
   const server = net.createServer();

@@ -25,13 +25,12 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import http from "node:http";
-import { isIP } from "node:net";
-import { parseArgs } from "node:util";
 import { createClient } from "redis";
+import { startWorkers } from "../cluster/workers.mjs";
+import { checkIpOptions, integerOption, optionValues, parseCommandLine } from "../lib/options.mjs";
 import { HttpError } from "../lib/signaling.mjs";
 import { sdpFragOf, whipEndpoints, withCredentials } from "../lib/whip.mjs";
 import { fleetRegistry, HEARTBEAT_MS } from "./registry.mjs";
-import { startWorkers } from "./workers.mjs";
 
 /** Redis reconnects during an outage: this many attempts (backing off to 1 s), then the node stops. */
 const REDIS_RECONNECTS = 30;
@@ -51,44 +50,27 @@ const USAGE = `usage: node examples/fleet/node.mjs --redis URL --host ADDR --por
   --print-pids         print "pids node=<pid> workers=<pid>,…" before the signaling line (for tests)`;
 
 function parseOptions(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      redis: { type: "string" },
-      host: { type: "string" },
-      port: { type: "string" },
-      workers: { type: "string", default: "2" },
-      "http-port": { type: "string", default: "8080" },
-      "http-host": { type: "string" },
-      announce: { type: "string" },
-      "drain-timeout": { type: "string", default: "30000" },
-      prefix: { type: "string", default: "udpmux:fleet" },
-      "print-pids": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
+  const values = optionValues(argv, {
+    redis: { type: "string" },
+    host: { type: "string" },
+    port: { type: "string" },
+    workers: { type: "string", default: "2" },
+    "http-port": { type: "string", default: "8080" },
+    "http-host": { type: "string" },
+    announce: { type: "string" },
+    "drain-timeout": { type: "string", default: "30000" },
+    prefix: { type: "string", default: "udpmux:fleet" },
+    "print-pids": { type: "boolean", default: false },
   });
   if (values.help) return { help: true };
-  const integer = (name, min, max) => {
-    const value = Number(values[name]);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new TypeError(
-        `Expected \`--${name}\` to be an integer in [${min}, ${max}], got \`${values[name]}\``,
-      );
-    }
-    return value;
-  };
+  const integer = (name, min, max) => integerOption(values, name, min, max);
   for (const name of ["redis", "host", "port"]) {
     if (values[name] === undefined) throw new TypeError(`\`--${name}\` is required`);
   }
   if (!/^rediss?:\/\//.test(values.redis)) {
     throw new TypeError(`Expected \`--redis\` to be a redis:// URL, got \`${values.redis}\``);
   }
-  for (const name of ["host", "http-host", "announce"]) {
-    if (values[name] !== undefined && isIP(values[name]) === 0) {
-      throw new TypeError(`Expected \`--${name}\` to be an IP address, got \`${values[name]}\``);
-    }
-  }
+  checkIpOptions(values, ["host", "http-host", "announce"]);
   const workers = integer("workers", 1, 1024);
   // A fixed port per worker: a replaced worker binds the port its sessions' peers know, and a firewall opens it.
   const port = integer("port", 1, 65535 - workers + 1);
@@ -370,12 +352,6 @@ async function runNode(options) {
   console.log(`signaling on ${url}`);
 }
 
-let options;
-try {
-  options = parseOptions(process.argv.slice(2));
-} catch (error) {
-  console.error(`${error.message}\n${USAGE}`);
-  process.exit(2);
-}
+const options = parseCommandLine(parseOptions, USAGE);
 if (options.help) console.log(USAGE);
 else await runNode(options);

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { UDPMux } from "udpmux";
 import { attachUDPMux } from "udpmux/werift";
 import { RTCPeerConnection } from "werift";
+import { within } from "../lib/process.mjs";
 import { gathered } from "../lib/signaling.mjs";
 import { isAlive, offerToFleet, startNode, startRedis } from "./launch.mjs";
 import { NODE_TTL_MS } from "./registry.mjs";
@@ -28,16 +29,6 @@ const PROBE_TIMEOUT_MS = 1000;
 const EXIT_TIMEOUT_MS = 20_000;
 /** After SIGTERM, time for the node's draining heartbeat to reach Redis (it is sent at once). */
 const HEARTBEAT_GRACE_MS = 300;
-
-function within(ms, what, promise) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** A werift peer connection on `mux`: the one place this client calls werift. */
 function createPeerConnection(mux) {

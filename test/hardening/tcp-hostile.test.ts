@@ -32,6 +32,7 @@ import {
   bindingSuccess,
   closeAll,
   sendTo,
+  tcpLeakCheck,
   mux as udpMux,
   socket as udpSocket,
   until,
@@ -49,13 +50,8 @@ const muxes: TCPMux[] = [];
 const clients: Socket[] = [];
 const loops: Promise<unknown>[] = [];
 
-let baseline: { tcp: number };
-const tcpHandles = () =>
-  process.getActiveResourcesInfo().filter((r) => r === "TCPServerWrap" || r === "TCPSocketWrap").length;
-
-beforeEach(() => {
-  baseline = { tcp: tcpHandles() };
-});
+const leaks = tcpLeakCheck();
+beforeEach(() => leaks.start());
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy();
@@ -66,8 +62,7 @@ afterEach(async () => {
   // Closing drops what waited in pull queues (counted `conn-closed`): the identity holds for every mux.
   for (const m of closing) expectCountersIdentity(m);
   // Every server and connection this test made is gone (closing is asynchronous: await it, bounded).
-  await until(() => tcpHandles() <= baseline.tcp, 10_000).catch(() => {});
-  expect(tcpHandles()).toBe(baseline.tcp);
+  await leaks.expectClosed(10_000);
 });
 
 /**

@@ -7,25 +7,19 @@ import { connect, createServer, type Socket } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type MuxedConnection, type Packet, TCPMux } from "../../src/index.js";
 import { FrameReader, frame } from "../../src/tcp/framing.js";
-import { bindingRequest, until } from "../helpers.js";
+import { bindingRequest, tcpLeakCheck, until } from "../helpers.js";
 
 const opened: { close(): unknown }[] = [];
 const clients: Socket[] = [];
 
-let baseline: Record<string, number>;
-const tcpHandles = () =>
-  process.getActiveResourcesInfo().filter((r) => r === "TCPServerWrap" || r === "TCPSocketWrap").length;
-
-beforeEach(() => {
-  baseline = { tcp: tcpHandles() };
-});
+const leaks = tcpLeakCheck();
+beforeEach(() => leaks.start());
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy();
   await Promise.all(opened.splice(0).map((o) => o.close()));
   // Every server and connection this test made is gone (closing is asynchronous: await it, bounded).
-  await until(() => tcpHandles() <= baseline.tcp!, 2000);
-  expect(tcpHandles()).toBe(baseline.tcp);
+  await leaks.expectClosed(2000);
 });
 
 async function listen(options: Parameters<typeof TCPMux.listen>[0] = {}): Promise<TCPMux> {

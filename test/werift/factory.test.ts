@@ -23,6 +23,20 @@ async function bindMux(): Promise<UDPMux> {
   return closer.add(await UDPMux.bind({ address: "127.0.0.1" }));
 }
 
+/** A subclass of werift's `Base` that counts the peer connections made: what a refusing factory must not make. */
+function countingPeerConnections<T extends (typeof PC_FLAVORS)[number]["RTCPeerConnection"]>(
+  Base: T,
+): { Counting: T; made: () => number } {
+  let made = 0;
+  class Counting extends Base {
+    constructor(config?: ConstructorParameters<T>[0]) {
+      super(config);
+      made++;
+    }
+  }
+  return { Counting, made: () => made };
+}
+
 /** The states `pc` goes through from now on. */
 function recordStates(pc: PC): string[] {
   const states: string[] = [];
@@ -109,22 +123,16 @@ describe.each(PC_FLAVORS)("$name: createPeerConnectionFactory", ({ RTCPeerConnec
 
   it("refuses another bundle policy before it makes a peer connection", async () => {
     const mux = await bindMux();
-    let made = 0;
-    class Counting extends RTCPeerConnection {
-      constructor(config?: ConstructorParameters<typeof RTCPeerConnection>[0]) {
-        super(config);
-        made++;
-      }
-    }
-    const factory = createPeerConnectionFactory(Counting as unknown as typeof RTCPeerConnection, mux);
+    const { Counting, made } = countingPeerConnections(RTCPeerConnection);
+    const factory = createPeerConnectionFactory(Counting, mux);
     for (const bundlePolicy of ["balanced", "max-compat", "disable"] as const) {
       expect(() => factory({ bundlePolicy })).toThrow(
         expect.objectContaining({ code: "ERR_BUNDLE_POLICY", bundlePolicy }),
       );
     }
-    expect(made).toBe(0);
+    expect(made()).toBe(0);
     closer.add(factory());
-    expect(made).toBe(1);
+    expect(made()).toBe(1);
   });
 });
 
@@ -205,20 +213,14 @@ describe("createPeerConnectionFactory: arguments", () => {
 
   it("a closed mux: refused when the factory is made, and by a factory before it makes a peer connection", async () => {
     const mux = await bindMux();
-    let made = 0;
-    class Counting extends RTCPeerConnection {
-      constructor(config?: ConstructorParameters<typeof RTCPeerConnection>[0]) {
-        super(config);
-        made++;
-      }
-    }
+    const { Counting, made } = countingPeerConnections(RTCPeerConnection);
     const factory = createPeerConnectionFactory(Counting, mux);
     await mux.close();
     expect(() => createPeerConnectionFactory(Counting, mux)).toThrow(
       expect.objectContaining({ code: "ERR_MUX_CLOSED" }),
     );
     expect(() => factory()).toThrow(expect.objectContaining({ code: "ERR_MUX_CLOSED" }));
-    expect(made).toBe(0);
+    expect(made()).toBe(0);
   });
 
   it("config not an object is refused with ERR_INVALID_ARG_TYPE", async () => {
