@@ -1,5 +1,6 @@
 /**
- * Which agent owns which local ufrag on a mux, and which targets are attached. Stack-agnostic: it imports
+ * Which agent owns which local ufrag on a mux, and which targets close with it (whether a target is attached
+ * is the werift adapter's one `WeakMap`: `src/werift/hooks.ts`). Stack-agnostic: it imports
  * nothing from werift (the werift adapter's facts are in `src/werift/internals.ts`).
  *
  * werift, for one, draws its ufrags from only 16 bits (`randomBytes(4).toString("hex").slice(0, 4)`, four hex
@@ -52,20 +53,6 @@ export function registryFor(mux: object): UfragRegistry {
     registries.set(mux, registry);
   }
   return registry;
-}
-
-const attached = new WeakSet<object>();
-
-/** Whether `target` (an agent or a peer connection) was attached already. */
-export function isAttached(target: object): boolean {
-  return attached.has(target);
-}
-
-/** Mark `target` attached; `false` if it already was. */
-export function markAttached(target: object): boolean {
-  if (attached.has(target)) return false;
-  attached.add(target);
-  return true;
 }
 
 const closeWithMux = new WeakMap<object, Set<{ close(): Promise<void> }>>();

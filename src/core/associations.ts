@@ -28,9 +28,17 @@ export type Strength = typeof WEAK | typeof STRONG;
 /** What an association's owner keeps: its conn, and the list of what it owns. */
 export interface AssociationOwner<C = unknown, V = unknown> {
   readonly conn: C;
-  /** Associations owned, at most `maxPerOwner`. */
-  readonly addresses: Association<AssociationOwner<C, V>, V>[];
+  /**
+   * Associations owned, at most `maxPerOwner`: an exact-size array, replaced (never mutated) on every
+   * change, starting from {@link NO_ASSOCIATIONS}. Most owners have one address, and an array grown by
+   * `push` holds 17 slots (~100 B per owner). Changes come with a new address or a forgotten one, never
+   * per datagram.
+   */
+  addresses: readonly Association<AssociationOwner<C, V>, V>[];
 }
+
+/** An owner's list before its first association (shared, never mutated). */
+export const NO_ASSOCIATIONS: readonly never[] = [];
 
 /**
  * One remote address's owner. `V` is the path the address is reached by besides the mux's own socket (an
@@ -136,7 +144,7 @@ export class Associations<O extends AssociationOwner<unknown, V>, V = unknown> {
 
   /** `owner` got its first password: the addresses unverified checks gave it go; its own sends keep theirs. */
   dropUnverified(owner: O): void {
-    for (const a of [...(owner.addresses as Association<O, V>[])]) {
+    for (const a of owner.addresses as readonly Association<O, V>[]) {
       if (a.strength === WEAK && a.byCheck) this.remove(a);
     }
   }
@@ -144,7 +152,7 @@ export class Associations<O extends AssociationOwner<unknown, V>, V = unknown> {
   /** Forget everything `owner` has (it is going away). */
   removeOwner(owner: O): void {
     for (const a of owner.addresses) this.#map.delete(a.address, a.port);
-    owner.addresses.length = 0;
+    owner.addresses = NO_ASSOCIATIONS;
   }
 
   /** Forget every association reached through `via` (that path closed). O(associations): paths close rarely. */
@@ -155,9 +163,10 @@ export class Associations<O extends AssociationOwner<unknown, V>, V = unknown> {
   }
 
   remove(association: Association<O, V>): void {
-    const owned = association.owner.addresses;
-    const i = owned.indexOf(association);
-    if (i !== -1) owned.splice(i, 1);
+    const owner = association.owner;
+    const i = owner.addresses.indexOf(association);
+    if (i !== -1)
+      owner.addresses = owner.addresses.length === 1 ? NO_ASSOCIATIONS : owner.addresses.toSpliced(i, 1);
     this.#map.delete(association.address, association.port);
   }
 
@@ -186,7 +195,7 @@ export class Associations<O extends AssociationOwner<unknown, V>, V = unknown> {
       lastSeen: now,
       via,
     };
-    owner.addresses.push(association);
+    owner.addresses = owner.addresses.concat(association); // exact size (see AssociationOwner)
     this.#map.set(address, port, association);
     return association;
   }

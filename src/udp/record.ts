@@ -1,5 +1,5 @@
 /** What the UDP mux keeps per conn: the conn table's record plus UDP's associations, transactions, hairpin. */
-import type { Association, AssociationOwner } from "../core/associations.js";
+import { type Association, type AssociationOwner, NO_ASSOCIATIONS } from "../core/associations.js";
 import type { ConnRecord } from "../core/conn-table.js";
 import type { TransactionOwner } from "../core/transactions.js";
 import type { MuxedConnection } from "../muxed-connection.js";
@@ -9,8 +9,8 @@ export interface UdpConnRecord
   extends ConnRecord,
     AssociationOwner<MuxedConnection, IngressPath>,
     TransactionOwner {
-  /** Associations owned, at most `maxAddressesPerUfrag` (see `core/associations.ts`). */
-  readonly addresses: UdpAssociation[];
+  /** Associations owned, at most `maxAddressesPerUfrag`; exact size, replaced on change (see `core/associations.ts`). */
+  addresses: readonly UdpAssociation[];
   /** The other end of a hairpin session on this same mux, once a check linked them. */
   hairpinPeer: UdpConnRecord | undefined;
 }
@@ -22,7 +22,7 @@ export type UdpAssociation = Association<UdpConnRecord, IngressPath>;
 export function newRecord(conn: MuxedConnection, now: number): UdpConnRecord {
   return {
     conn,
-    addresses: [],
+    addresses: NO_ASSOCIATIONS,
     transactions: undefined,
     claimed: false,
     createdAt: now,

@@ -21,8 +21,9 @@
  *    transaction) from the mux; a conn closed under the agent (the mux closing, `removeConnByUfrag`)
  *    closes the agent's target.
  *
- * It is one {@link Binding} of the agent (`hooks.ts` calls it); it tells the agent's other bindings (the
- * TCP side) about every ufrag it registers, through {@link AgentHooks}.
+ * It is the agent's {@link AgentHooks} record (`hooks.ts` dispatches to it first, then to the other bindings)
+ * and its first binding; it tells the other bindings (the TCP side) about every ufrag it registers, and
+ * holds the empty-check-list wait (`empty-check-list.ts`): one object per agent, not three.
  */
 
 import type { UfragRegistry } from "../adapter/registry.js";
@@ -30,10 +31,11 @@ import type { Family } from "../address.js";
 import type { IceMux } from "../ice-mux.js";
 import type { UDPMux } from "../mux.js";
 import type { MuxedConnection } from "../muxed-connection.js";
+import { keepWaitingForPeerChecks, type PeerCheckWait } from "./empty-check-list.js";
 import { UnsupportedWeriftError } from "./errors.js";
 import { type GatherAgent, gatherExtraCandidates } from "./extra-candidates.js";
-import type { AgentHooks, Binding, Gather, ProtocolOwner } from "./hooks.js";
-import { takeOverUdpProtocol } from "./hooks.js";
+import type { Binding, Gather, ProtocolOwner } from "./hooks.js";
+import { AgentHooks, takeOverUdpProtocol } from "./hooks.js";
 import type { WeriftConnection, WeriftStunProtocol } from "./internals.js";
 import {
   adoptUfrag,
@@ -67,13 +69,10 @@ export function closeQuietly(target: CloseTarget): void {
   target.close().catch((err: unknown) => log("closing the werift agent failed: %O", err));
 }
 
-/** No conns, no transports: the empty value of {@link AgentBinding}'s exact-size arrays (never mutated). */
+/** No conns: the empty value of {@link AgentBinding}'s exact-size arrays (never mutated). */
 const NONE: readonly never[] = [];
 
-export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
-  readonly #connection: WeriftConnection;
-  /** The agent's hooks: where the other bindings hear about ufrags. */
-  readonly #hooks: AgentHooks;
+export class AgentBinding extends AgentHooks implements ProtocolOwner, TransportOwner, PeerCheckWait {
   readonly #mux: MuxForWerift;
   readonly #options: ResolvedAttachOptions;
   readonly #registry: UfragRegistry;
@@ -86,8 +85,9 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
    * by `push`) cost ~450 B of heap per agent (heap snapshots, `bench/heap-agents.ts`).
    */
   #conns: readonly MuxedConnection[] = NONE;
-  /** Each family's transport, once werift made its host protocol (exact size, replaced on change). */
-  #hosts: readonly MuxTransport[] = NONE;
+  /** Each family's transport, once werift made its host protocol (two fields: no array per agent). */
+  #host4: MuxTransport | undefined;
+  #host6: MuxTransport | undefined;
   /** Aborts srflx queries in flight when the agent closes; made by the first query (most agents make none). */
   #abort: AbortController | undefined;
   /** The `'close'` listener of every conn of the agent (EventEmitter calls it with `this` = the conn). */
@@ -99,6 +99,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   #password: string;
   #detached = false;
   #sendErrors = 0;
+  waitingSince: number | undefined;
 
   /**
    * Hook `connection`. Everything that can fail (a closed mux) happens before the agent is touched.
@@ -106,14 +107,12 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
    */
   constructor(
     connection: WeriftConnection,
-    hooks: AgentHooks,
     mux: MuxForWerift,
     options: ResolvedAttachOptions,
     registry: UfragRegistry,
     target: CloseTarget,
   ) {
-    this.#connection = connection;
-    this.#hooks = hooks;
+    super(connection);
     this.#mux = mux;
     this.#options = options;
     this.#registry = registry;
@@ -130,7 +129,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   /** Tell `binding` (added after this one) about the ufrags registered so far. */
   announceUfrags(binding: Binding): void {
     for (const ufrag of ufragsOf(this.#conns)) {
-      binding.ufragRegistered?.(ufrag, this.#connection.userHistory[ufrag] ?? this.#password);
+      binding.ufragRegistered?.(ufrag, this.connection.userHistory[ufrag] ?? this.#password);
     }
   }
 
@@ -140,9 +139,9 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
 
   // ---- Binding -------------------------------------------------------------------------------------
 
-  beforeGather(gather: Gather): void {
+  override beforeGather(gather: Gather): void {
     // srflx candidates come from options.stunServers; werift 0.25 sets the field again on setConfiguration.
-    const ignored = pinStunServer(this.#connection);
+    const ignored = pinStunServer(this.connection);
     if (ignored !== undefined)
       log("ignored werift STUN server %o: srflx comes from options.stunServers", ignored);
     // werift's host addresses are the machine's interfaces; ours are the announced ones, one host
@@ -151,7 +150,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   }
 
   /** Take a new UDP `StunProtocol` over: it never binds a socket. */
-  onProtocol(protocol: unknown): void {
+  override onProtocol(protocol: unknown): void {
     if (!isUdpStunProtocol(protocol)) return; // TCP and TURN protocols are not ours
     const missing = missingProtocolMembers(protocol as object);
     if (missing.length > 0) {
@@ -171,13 +170,14 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     const stun = protocol as WeriftStunProtocol;
     const transport = new MuxTransport(this, family, plan.local, stun);
     stun.transport = transport;
-    this.#hosts = this.#hosts.concat(transport); // exact size: kept for the agent's life
+    if (family === "IPv4") this.#host4 = transport;
+    else this.#host6 = transport;
     for (const conn of this.#conns) if (conn.family === family) conn.on("message", transport.receive);
   }
 
   /** Host candidates beyond the first of each family, and srflx — as werift decides for its own. */
-  extraCandidates(timeout: number | undefined): Promise<unknown>[] {
-    const c = this.#connection;
+  override extraCandidates(timeout: number | undefined): Promise<unknown>[] {
+    const c = this.connection;
     if (isRelayOnly(c)) return []; // relay-only: no host or srflx candidate
     const agent: GatherAgent = {
       connection: c,
@@ -191,11 +191,21 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     return gatherExtraCandidates(agent, timeout, !isIceLite(c));
   }
 
-  afterRestart(): void {
+  override afterRestart(): void {
     this.#syncCredentials();
   }
 
-  onClose(): void {
+  /** Each `connect()` (a second one after an ICE restart too) waits anew (`empty-check-list.ts`). */
+  override onConnect(): void {
+    this.waitingSince = undefined;
+  }
+
+  /** werift's scheduling loop would stop: wait for the peer's checks (`empty-check-list.ts`). */
+  override keepScheduling(): boolean {
+    return keepWaitingForPeerChecks(this, this.connection, this.#options.peerCheckTimeoutMs);
+  }
+
+  override onClose(): void {
     this.detach();
   }
 
@@ -207,7 +217,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
    * ufrag keeps the password it had.
    */
   #syncCredentials(): void {
-    const c = this.#connection;
+    const c = this.connection;
     const drawn = c.localUsername;
     const password = c.localPassword;
     if (drawn === this.#ufrag) {
@@ -236,14 +246,14 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
   /** Put the adapter's ufrag in the agent's fields in place of `drawn`, the one werift drew. */
   #adopt(drawn: string): void {
     const registered = this.#conns.some((conn) => conn.localUfrag === drawn);
-    adoptUfrag(this.#connection, drawn, this.#ufrag, this.#password, registered);
+    adoptUfrag(this.connection, drawn, this.#ufrag, this.#password, registered);
   }
 
   #onPasswordAssigned(value: string): void {
     this.#password = value;
     if (this.#detached || typeof value !== "string" || value.length === 0) return;
     for (const conn of this.#conns) if (conn.localUfrag === this.#ufrag) conn.setPassword(value);
-    this.#hooks.passwordChanged(this.#ufrag, value);
+    this.announcePasswordChanged(this.#ufrag, value);
   }
 
   /** Route checks for `ufrag` (every family the agent announces) to this agent. */
@@ -259,7 +269,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
       throw err;
     }
     this.#registry.claim(ufrag, this);
-    this.#hooks.ufragRegistered(ufrag, this.#password);
+    this.announceRegistered(ufrag, this.#password);
     this.#conns = this.#conns.concat(conns); // exact size: kept long
     for (const conn of conns) {
       conn.on("close", this.#connClosed); // a conn emits 'close' once: `on` spares once()'s wrapper
@@ -281,7 +291,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     // first: the conns' 'close' then reads as ours, not as the mux's
     this.#conns = all.slice(0, first).concat(all.slice(end));
     this.#registry.release(ufrag, this);
-    this.#hooks.ufragUnregistered(ufrag);
+    this.announceUnregistered(ufrag);
     for (let i = first; i < end; i++) all[i]!.close();
   }
 
@@ -308,8 +318,7 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
 
   /** The family's transport (its host protocol's), once werift made that protocol. */
   #host(family: Family): MuxTransport | undefined {
-    for (const host of this.#hosts) if (host.family === family) return host;
-    return undefined;
+    return family === "IPv4" ? this.#host4 : this.#host6;
   }
 
   // ---- TransportOwner ------------------------------------------------------------------------------
@@ -336,7 +345,8 @@ export class AgentBinding implements Binding, ProtocolOwner, TransportOwner {
     if (this.#detached) return;
     this.#detached = true;
     this.#abort?.abort(new Error("the werift agent closed"));
-    for (const host of this.#hosts) host.markClosed();
+    this.#host4?.markClosed();
+    this.#host6?.markClosed();
     const conns = this.#conns;
     this.#conns = NONE;
     for (const ufrag of ufragsOf(conns)) this.#registry.release(ufrag, this);

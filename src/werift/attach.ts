@@ -3,21 +3,14 @@
  * `Connection`, or a werift `RTCPeerConnection` — on a {@link UDPMux} instead of sockets of its own.
  */
 import type { UfragRegistry } from "../adapter/registry.js";
-import {
-  closeWhenMuxCloses,
-  isAttached,
-  markAttached,
-  registryFor,
-  stopClosingWithMux,
-} from "../adapter/registry.js";
+import { closeWhenMuxCloses, registryFor, stopClosingWithMux } from "../adapter/registry.js";
 import { invalidArgType, invalidArgValue, MuxClosedError } from "../errors.js";
 import type { UDPMux } from "../mux.js";
 import { TCPMux } from "../tcp/mux.js";
 import { AgentBinding, type CloseTarget, type MuxForWerift } from "./agent.js";
-import { PeerCheckWait } from "./empty-check-list.js";
 import { AlreadyGatheringError, BundlePolicyError } from "./errors.js";
-import type { AgentHooks, Binding, PeerConnectionHooks } from "./hooks.js";
-import { hookAgent, hookPeerConnection } from "./hooks.js";
+import type { Binding, PeerConnectionHooks } from "./hooks.js";
+import { hookAgent, hookPeerConnection, isAttached } from "./hooks.js";
 import type { WeriftConnection, WeriftPeerConnection } from "./internals.js";
 import { checkConnection, checkTcpOptions, detectTarget } from "./internals.js";
 import { ignoreMdnsCandidates } from "./mdns-candidates.js";
@@ -74,8 +67,7 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
     if (isGathering(detected.connection)) throw new AlreadyGatheringError();
     const connection = detected.connection;
     if (resolved.tcp !== undefined) checkTcpOptions(connection, "connection");
-    bindAgent(connection, "connection", mux, resolved, registryFor(mux), connection);
-    claim(target);
+    bindAgent(connection, "connection", mux, resolved, registryFor(mux), connection); // now attached
   } else {
     attachPeerConnection(detected.pc, mux, resolved);
   }
@@ -86,7 +78,8 @@ export function attachUDPMux<T extends object>(target: T, mux: UDPMux, options?:
  * Bind one agent: its class hooked (`hooks.ts`, once per werift copy), then its bindings in dispatch order —
  * UDP (draws and registers the ufrags), TCP (follows them; a TCP mux routes by ufrag alone and the ufrag
  * registry is the UDP mux's, so a TCP mux serves the agents of one UDP mux at a time: {@link pairTcpMux}),
- * the empty-check-list wait, the mDNS filter — and then its calls are dispatched to them.
+ * the empty-check-list wait (the UDP binding holds it), the mDNS filter — and then its calls are dispatched to
+ * them, which also marks it attached.
  * @throws UnsupportedWeriftError before anything is changed; MuxClosedError before the agent is touched.
  */
 function bindAgent(
@@ -96,22 +89,26 @@ function bindAgent(
   options: ResolvedAttachOptions,
   registry: UfragRegistry,
   target: CloseTarget,
-): AgentHooks {
-  const hooks = hookAgent(connection, name);
-  const udp = new AgentBinding(connection, hooks, mux, options, registry, target);
-  const wait = new PeerCheckWait(connection, options.peerCheckTimeoutMs); // werift fails an empty check list at once
-  // ignoreMdnsCandidates: no multicast socket beside the mux
-  let bindings: Binding[];
+): AgentBinding {
+  hookAgent(connection, name);
+  // the agent's dispatch record, its UDP binding and its empty-check-list wait (werift fails an empty check
+  // list at once)
+  const udp = new AgentBinding(connection, mux, options, registry, target);
   if (options.tcp === undefined) {
-    bindings = [udp, wait, ignoreMdnsCandidates];
+    udp.activate(WITHOUT_TCP);
   } else {
     const tcp = new TcpBinding(connection, options.tcp.mux, options.tcp.plans, target);
     udp.announceUfrags(tcp);
-    bindings = [udp, tcp, wait, ignoreMdnsCandidates];
+    udp.activate([tcp, ignoreMdnsCandidates]);
   }
-  hooks.activate(bindings);
-  return hooks;
+  return udp;
 }
+
+/**
+ * The bindings after the UDP one of every agent without ICE-TCP, shared (never mutated): the mDNS filter (no
+ * multicast socket beside the mux).
+ */
+const WITHOUT_TCP: readonly Binding[] = [ignoreMdnsCandidates];
 
 /** Each TCP mux's UDP mux: the first it was used with, until that one closes. */
 const tcpMuxPairs = new WeakMap<TCPMux, UDPMux>();
@@ -141,10 +138,6 @@ function unpairer(tcpMux: TCPMux, mux: UDPMux): () => void {
   return () => {
     if (tcpMuxPairs.get(tcpMux) === mux) tcpMuxPairs.delete(tcpMux);
   };
-}
-
-function claim(target: object): void {
-  if (!markAttached(target)) throw alreadyAttached(target);
 }
 
 function alreadyAttached(target: object): TypeError {
@@ -178,23 +171,21 @@ function attachPeerConnection(
     for (const connection of existing)
       checkTcpOptions(connection, "pc.secureManager.iceTransports[].connection");
   }
-  const bound: AgentHooks[] = [];
+  const bound: AgentBinding[] = [];
   try {
     for (const connection of existing) {
       bound.push(
         bindAgent(connection, "pc.secureManager.iceTransports[].connection", mux, options, registry, pc),
       );
-      markAttached(connection);
     }
   } catch (err) {
-    for (const hooks of bound) hooks.detach();
+    for (const binding of bound) binding.deactivate();
     throw err;
   }
-  claim(pc);
+  hookPeerConnection(pc, manager, new PcBinding(pc, mux, options, registry)); // now attached
   // A peer connection may have no ICE transport (so no conn to hear the mux close through) for a while.
   closeWhenMuxCloses(mux, pc);
   if (options.tcp !== undefined) closeWhenMuxCloses(options.tcp.mux, pc);
-  hookPeerConnection(pc, manager, new PcBinding(pc, mux, options, registry));
 }
 
 /** A peer connection's hooks: each ICE transport werift makes is bound; closing it forgets the muxes. */
@@ -214,7 +205,6 @@ class PcBinding implements PeerConnectionHooks {
     checkConnection(connection, "iceTransport.connection");
     if (this.options.tcp !== undefined) checkTcpOptions(connection, "iceTransport.connection");
     bindAgent(connection, "iceTransport.connection", this.mux, this.options, this.registry, this.pc);
-    markAttached(connection);
   }
 
   onClose(): void {

@@ -10,7 +10,8 @@
  * stops as soon as `schedulingChecks()` finds no pair to check and end-of-candidates was signalled, and
  * with an empty check list it then throws "ICE negotiation failed".
  *
- * The binding ({@link PeerCheckWait}, one small object per agent): while `connect()` runs, when werift's
+ * The wait ({@link keepWaitingForPeerChecks}, one field of the agent's UDP binding: no object of its own), used
+ * as the agent's `keepScheduling`: while `connect()` runs, when werift's
  * `schedulingChecks()` would stop the loop it is kept polling (every 20 ms, werift's own cadence) as long as
  * the check list is empty, end-of-candidates was signalled and `timeoutMs` has not passed since the loop
  * began. The first check from the peer adds a peer-reflexive pair and werift's own code takes it from there
@@ -19,7 +20,6 @@
  * changes: a non-empty check list, an agent still expecting candidates (werift then waits on its own) and
  * ICE-lite agents are werift's business.
  */
-import type { Binding } from "./hooks.js";
 import type { WeriftConnection } from "./internals.js";
 import { awaitsPeerChecks } from "./internals.js";
 import { weriftLog as log } from "./log.js";
@@ -30,34 +30,28 @@ import { weriftLog as log } from "./log.js";
  */
 export const DEFAULT_PEER_CHECK_TIMEOUT_MS = 39_500;
 
-/** An agent whose empty check list waits up to `timeoutMs` for the peer's checks. */
-export class PeerCheckWait implements Binding {
-  /** When werift's scheduling loop of the current `connect()` first found nothing to check. */
-  #waitingSince: number | undefined;
+/** Where an agent keeps its wait (the UDP binding: `agent.ts`). */
+export interface PeerCheckWait {
+  /** When werift's scheduling loop of the current `connect()` first found nothing to check; each `connect()` (a second one after an ICE restart too) clears it, to wait anew. */
+  waitingSince: number | undefined;
+}
 
-  constructor(
-    private readonly connection: WeriftConnection,
-    private readonly timeoutMs: number,
-  ) {}
-
-  /** Each `connect()` (a second one after an ICE restart too) waits anew. */
-  onConnect(): void {
-    this.#waitingSince = undefined;
+/**
+ * werift's loop would stop here (`keepScheduling`); with an empty check list its `connect()` then throws.
+ * `true`: keep it polling, the peer's checks may still come.
+ */
+export function keepWaitingForPeerChecks(
+  wait: PeerCheckWait,
+  connection: WeriftConnection,
+  timeoutMs: number,
+): boolean {
+  if (!awaitsPeerChecks(connection)) return false;
+  const now = performance.now();
+  if (wait.waitingSince === undefined) {
+    wait.waitingSince = now;
+    log("no candidate pair at end-of-candidates: waiting up to %d ms for the peer's checks", timeoutMs);
   }
-
-  /** werift's loop would stop here; with an empty check list its `connect()` then throws. */
-  keepScheduling(): boolean {
-    if (!awaitsPeerChecks(this.connection)) return false;
-    const now = performance.now();
-    if (this.#waitingSince === undefined) {
-      this.#waitingSince = now;
-      log(
-        "no candidate pair at end-of-candidates: waiting up to %d ms for the peer's checks",
-        this.timeoutMs,
-      );
-    }
-    if (now - this.#waitingSince < this.timeoutMs) return true;
-    log("no check from the peer in %d ms: ICE fails, as werift decides", this.timeoutMs);
-    return false;
-  }
+  if (now - wait.waitingSince < timeoutMs) return true;
+  log("no check from the peer in %d ms: ICE fails, as werift decides", timeoutMs);
+  return false;
 }

@@ -17,11 +17,13 @@
  *   dispatched twice, and the bindings see what the caller's wrapper did.
  * - `StunProtocol.connectionMade` is an own arrow field of each protocol: a taken-over protocol gets one
  *   shared function (plain assignment to the existing field) that looks its owner up.
- * - Per attached agent this costs one `WeakMap` entry and an {@link AgentHooks} with its bindings; nothing is
- *   added to, deleted from or redefined on werift's objects, which keep V8's fast properties.
+ * - Per attached agent this costs one entry in the one `WeakMap` and nothing else: its {@link AgentHooks}
+ *   record is its UDP binding (`agent.ts`, which also holds the empty-check-list wait), and the list of its
+ *   other bindings is shared by every agent without ICE-TCP. Nothing is added to, deleted from or redefined
+ *   on werift's objects, which keep V8's fast properties.
  *
- * Dispatch order: the bindings in the order they were added (`attach.ts`: UDP, TCP, empty check list,
- * mDNS). Per member:
+ * Dispatch order: the record (UDP, then its empty-check-list wait), then the other bindings in the order
+ * they were added (`attach.ts`: TCP, mDNS). Per member:
  * - `ensureProtocol(p)`: werift's, then every `onProtocol(p)`.
  * - `getCandidatePromises(addresses, timeout)`: every `beforeGather(gather)` (may replace the addresses,
  *   ask for werift's passive TCP protocol), werift's, then every `extraCandidates(timeout)` appended.
@@ -87,41 +89,67 @@ interface Dispatching {
   active: number;
 }
 
-/** One attached agent: its bindings, in dispatch order. The value of the one `WeakMap` entry per agent. */
-export class AgentHooks implements Dispatching {
-  /** In dispatch order; set once, by {@link activate} (an exact-size array: it lives as long as the agent). */
-  bindings: readonly Binding[] = [];
+/** Every bit set: each hooked call goes straight to werift's function (see {@link AgentHooks.deactivate}). */
+const INERT = -1;
+
+/** No other binding. */
+const NONE: readonly Binding[] = [];
+
+/**
+ * One attached agent's dispatch record, and its first binding: the UDP binding (`agent.ts`) extends it, so an
+ * agent costs one object and one `WeakMap` entry here. Its calls go to the record's own members first, then
+ * to {@link others} in order.
+ */
+export abstract class AgentHooks implements Binding, Dispatching {
   active = 0;
+  /** The bindings after this one, in dispatch order; set once, by {@link activate} (shared where it can be). */
+  others: readonly Binding[] = NONE;
 
   constructor(readonly connection: WeriftConnection) {}
 
-  /** Dispatch the agent's werift calls to `bindings`, in this order, from now on. */
-  activate(bindings: readonly Binding[]): void {
-    this.bindings = bindings;
-    agents.set(this.connection, this);
+  // The record's own part in each call (Binding's members; the subclass defines those it takes part in).
+  beforeGather?(gather: Gather): void;
+  onProtocol?(protocol: unknown): void;
+  extraCandidates?(timeout: number | undefined): Promise<unknown>[];
+  afterRestart?(): void;
+  onConnect?(): void;
+  keepScheduling?(): boolean;
+  acceptRemoteCandidate?(candidate: unknown): boolean;
+  onClose?(): void;
+
+  /** Dispatch the agent's werift calls to this record and then `others`, in this order, from now on. */
+  activate(others: readonly Binding[]): void {
+    this.others = others;
+    this.active = 0;
+    states.set(this.connection, this);
   }
 
-  ufragRegistered(ufrag: string, password: string): void {
-    for (const b of this.bindings) b.ufragRegistered?.(ufrag, password);
+  /** Tell the other bindings that `ufrag` is routed to the agent now. */
+  announceRegistered(ufrag: string, password: string): void {
+    for (const b of this.others) b.ufragRegistered?.(ufrag, password);
   }
 
-  ufragUnregistered(ufrag: string): void {
-    for (const b of this.bindings) b.ufragUnregistered?.(ufrag);
+  announceUnregistered(ufrag: string): void {
+    for (const b of this.others) b.ufragUnregistered?.(ufrag);
   }
 
-  passwordChanged(ufrag: string, password: string): void {
-    for (const b of this.bindings) b.passwordChanged?.(ufrag, password);
+  announcePasswordChanged(ufrag: string, password: string): void {
+    for (const b of this.others) b.passwordChanged?.(ufrag, password);
   }
 
   /** Every binding's `onClose` (werift's `close()`). */
-  close(): void {
-    for (const b of this.bindings) b.onClose?.();
+  closeBindings(): void {
+    this.onClose?.();
+    for (const b of this.others) b.onClose?.();
   }
 
-  /** Attach rolled back: close the bindings and dispatch nothing more to them. */
-  detach(): void {
-    this.close();
-    agents.delete(this.connection);
+  /**
+   * Attach rolled back: close the bindings and dispatch nothing more to them. The entry stays (the agent
+   * still reads as attached, as it did), with every call going straight to werift's.
+   */
+  deactivate(): void {
+    this.closeBindings();
+    this.active = INERT;
   }
 }
 
@@ -136,31 +164,44 @@ export interface PeerConnectionHooks extends Dispatching {
 type Fn = (this: unknown, ...args: unknown[]) => unknown;
 type Dispatch<S> = (state: S, original: Fn, self: object, args: unknown[]) => unknown;
 
-/** Attached agents → their hooks. */
-const agents = new WeakMap<object, AgentHooks>();
-/** Attached peer connections and their secure managers → the pc's hooks. */
-const peerConnections = new WeakMap<object, PeerConnectionHooks>();
-/** Taken-over protocols → their owner. */
-const protocols = new WeakMap<object, ProtocolOwner>();
+/**
+ * The one table of the adapter's per-instance state (one table, not one per kind: each `WeakMap` carries
+ * its own spare capacity): attached agents → their {@link AgentHooks}; attached peer connections and their
+ * secure managers → the pc's {@link PeerConnectionHooks}; taken-over protocols → their {@link ProtocolOwner}.
+ * The keys of each kind are distinct objects, and each hook reads only the keys of its kind.
+ */
+const states = new WeakMap<object, object>();
+const agents = states as WeakMap<object, AgentHooks>;
+const peerConnections = states as WeakMap<object, PeerConnectionHooks>;
+const protocols = states as WeakMap<object, ProtocolOwner>;
+
+/** Whether `target` (an agent or a peer connection) is attached (or was: attach rolled back). */
+export function isAttached(target: object): boolean {
+  return states.has(target);
+}
 /** Every hook function made here: a member already hooked is never wrapped again. */
 const hookFunctions = new WeakSet<object>();
 
 const connectionDispatch: { [K in ConnectionHook]: Dispatch<AgentHooks> } = {
   ensureProtocol(agent, original, self, args) {
     original.apply(self, args);
-    for (const b of agent.bindings) b.onProtocol?.(args[0]);
+    agent.onProtocol?.(args[0]);
+    for (const b of agent.others) b.onProtocol?.(args[0]);
   },
   getCandidatePromises(agent, original, self, args) {
     const timeout = args[1] as number | undefined;
     const gather: Gather = { addresses: args[0] as string[], tcp: false };
-    for (const b of agent.bindings) b.beforeGather?.(gather);
+    agent.beforeGather?.(gather);
+    for (const b of agent.others) b.beforeGather?.(gather);
     const promises = (
       gather.tcp
         ? gatherWithTcp(agent.connection, original as never, gather.addresses, timeout)
         : original.call(self, gather.addresses, timeout)
     ) as Promise<unknown>[];
     const out = [...promises];
-    for (const b of agent.bindings) {
+    const own = agent.extraCandidates?.(timeout);
+    if (own !== undefined) out.push(...own);
+    for (const b of agent.others) {
       const extra = b.extraCandidates?.(timeout);
       if (extra !== undefined) out.push(...extra);
     }
@@ -168,26 +209,30 @@ const connectionDispatch: { [K in ConnectionHook]: Dispatch<AgentHooks> } = {
   },
   restart(agent, original, self, args) {
     const result = original.apply(self, args); // werift assigns the new credentials before its first await
-    for (const b of agent.bindings) b.afterRestart?.();
+    agent.afterRestart?.();
+    for (const b of agent.others) b.afterRestart?.();
     return result;
   },
   connect(agent, original, self, args) {
-    for (const b of agent.bindings) b.onConnect?.();
+    agent.onConnect?.();
+    for (const b of agent.others) b.onConnect?.();
     return original.apply(self, args);
   },
   schedulingChecks(agent, original, self, args) {
     if (original.apply(self, args)) return true;
-    for (const b of agent.bindings) if (b.keepScheduling?.() === true) return true;
+    if (agent.keepScheduling?.() === true) return true;
+    for (const b of agent.others) if (b.keepScheduling?.() === true) return true;
     return false;
   },
   addRemoteCandidate(agent, original, self, args) {
-    for (const b of agent.bindings) {
+    if (agent.acceptRemoteCandidate?.(args[0]) === false) return Promise.resolve();
+    for (const b of agent.others) {
       if (b.acceptRemoteCandidate?.(args[0]) === false) return Promise.resolve();
     }
     return original.apply(self, args);
   },
   close(agent, original, self, args) {
-    agent.close();
+    agent.closeBindings();
     return original.apply(self, args);
   },
 };
@@ -250,15 +295,14 @@ function hookMember<S extends Dispatching>(
 }
 
 /**
- * Make sure `connection`'s class (and any own wrapper on it) is hooked, and return its (inactive) hooks:
- * {@link AgentHooks.activate} them with the agent's bindings. Nothing of the agent itself is changed.
+ * Make sure `connection`'s class (and any own wrapper on it) is hooked; its calls are dispatched once a
+ * record for it is {@link AgentHooks.activate}d. Nothing of the agent itself is changed.
  * @throws UnsupportedWeriftError a hooked member is missing.
  */
-export function hookAgent(connection: WeriftConnection, name: string): AgentHooks {
+export function hookAgent(connection: WeriftConnection, name: string): void {
   for (const [i, member] of CONNECTION_HOOKS.entries()) {
     hookMember(connection, member, name, agents, 1 << i, connectionDispatch[member]);
   }
-  return new AgentHooks(connection);
 }
 
 /** Hook `pc.close()` and `pc.secureManager.createTransport()` and dispatch them to `hooks`. */
