@@ -12,7 +12,7 @@ import type { MemoryPcSample } from "../memory-pc.js";
 const conns = (quick: boolean) => (quick ? 1_000 : 10_000);
 /** Connected pairs per sample: 100 × ~216 KiB puts ~21 MiB of pcs against a reading's noise of a few KiB. */
 const pcPairs = (quick: boolean) => (quick ? 10 : 100);
-/** Rounds of one `own` and one `mux` process each (~6 s a process at 100 pairs); `--quick`: one, ~7 s in all. */
+/** Rounds of one `own` and one `mux` process each (~19 s a process at 100 pairs: two heap snapshots, a fixed 4 s age); `--quick`: one. */
 const pcRounds = (quick: boolean) => (quick ? 1 : 6);
 
 /** 10,000 idle conns in ≤ 10 MiB: a server holding many sessions must not pay more for the mux than for their sockets. */
@@ -107,7 +107,7 @@ export default section<MemorySectionResult>({
     const pc = r.heapBytesPerPcPair;
     return [
       `Memory: ${fmt(r.heapBytesPerConn)} B heap per idle conn at ${fmt(r.conns)} conns. Allocated per datagram: mux ${fmt(a.mux, 2)} B, bare ${fmt(a.bare, 2)} B, control handler (one object) ${fmt(a.control, 2)} B`,
-      `Heap per connected werift 0.25 pc pair (server pc + plain client pc, udpmux from dist/, ${fmt(pc.pairs)} pairs per process, ${pc.rounds} rounds of an own and a mux process, order alternating): server on its own socket ${fmt(median(pc.own))} B, on the mux ${fmt(median(pc.mux))} B (medians); attached − own per round: ${pc.extra.map((x) => fmt(x)).join(", ")} B; median ${fmt(pc.median)} B, range ${fmt(pc.min)} to ${fmt(pc.max)} B`,
+      `Live heap (snapshots, code kinds left out) per connected werift 0.25 pc pair at a 4 s age (server pc + plain client pc, udpmux from dist/, ${fmt(pc.pairs)} pairs per process, ${pc.rounds} rounds of an own and a mux process, order alternating): server on its own socket ${fmt(median(pc.own))} B, on the mux ${fmt(median(pc.mux))} B (medians); attached − own per round: ${pc.extra.map((x) => fmt(x)).join(", ")} B; median ${fmt(pc.median)} B, range ${fmt(pc.min)} to ${fmt(pc.max)} B`,
     ].join("\n");
   },
 });
